@@ -1,0 +1,57 @@
+"""``emostream``: the one command-line entry point, with a subcommand per job.
+
+Errors a user can cause (:class:`~stream.errors.EmostreamError`) are printed as one line on stderr
+with a non-zero exit; Ctrl-C ends a command cleanly with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from stream.errors import EmostreamError
+
+COMMANDS = ("run", "demo", "subscribe", "broker", "keys", "evaluate", "dashboard")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other emostream error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="emostream",
+        description=(
+            "Real-time facial-expression recognition: video in, MediaPipe faces, int8 encoder and "
+            "expression head, labels out over ZeroMQ."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    for name in COMMANDS:
+        importlib.import_module(f"stream.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2) if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except EmostreamError as exc:
+        print(f"emostream {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Faces → codes: running the int8 TFLite models (delegates, batching) and the encoder."""

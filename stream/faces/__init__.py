@@ -1,0 +1,1 @@
+"""Frames → faces: MediaPipe detection, eye-level aligned crops and an IoU tracker."""

@@ -1,0 +1,65 @@
+"""Cut the model's input from a frame: an eye-level, square, grayscale face crop.
+
+The framing must match FER2013's, or the encoder sees a different face than it learnt. The
+convention (stored in the manifest): take the detector's box, rotate about its centre so the eyes
+are level, take a square of side ``scale`` × the box's larger side centred on the box centre
+moved down by ``shift_y`` × side, and resize it to the model's input. ``scale`` and ``shift_y``
+are measured at export time by pasting training faces into larger frames and detecting them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from stream.faces.detector import Detection
+
+MAX_INTERMEDIATE = 4  # warp to at most this × the input size, then area-resize: no aliasing
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    scale: float = 1.0
+    shift_y: float = 0.0
+    align_eyes: bool = True
+
+    @classmethod
+    def from_dict(cls, values: dict) -> CropSpec:
+        return cls(float(values["scale"]), float(values["shift_y"]), bool(values["align_eyes"]))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def eye_angle(det: Detection, width: int, height: int) -> float:
+    """Degrees to rotate (counter-clockwise) so the eyes are level; 0 for an upright face.
+
+    The person's right eye is on the image's left, so the vector right eye → left eye points
+    along +x for an upright face.
+    """
+    (rx, ry), (lx, ly) = det.right_eye, det.left_eye
+    return math.degrees(math.atan2((ly - ry) * height, (lx - rx) * width))
+
+
+def crop_face(gray: np.ndarray, det: Detection, spec: CropSpec, size: int = 48) -> np.ndarray:
+    """A ``size``×``size`` uint8 crop of one detection from a grayscale frame, in one warp."""
+    height, width = gray.shape[:2]
+    x, y, w, h = det.box
+    side = spec.scale * max(w * width, h * height)
+    cx, cy = (x + w / 2) * width, (y + h / 2) * height
+    angle = eye_angle(det, width, height) if spec.align_eyes else 0.0
+    out = int(min(max(side, size), size * MAX_INTERMEDIATE))
+    zoom = out / side
+    # Rotation about the box centre, then move the crop centre (shift_y below the box centre
+    # along the face's own vertical) to the middle of the output.
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
+    matrix[:, 2] += (out / 2 - cx, out / 2 - cy - zoom * spec.shift_y * side)
+    patch = cv2.warpAffine(
+        gray, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    if out == size:
+        return patch
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)

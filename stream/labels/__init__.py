@@ -1,0 +1,1 @@
+"""Codes → labels: the expression head, the reconstruction quality score and per-track smoothing."""

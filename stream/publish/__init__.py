@@ -1,0 +1,1 @@
+"""ZeroMQ output: the message schema, the publisher, subscribers, the broker and CURVE keys."""

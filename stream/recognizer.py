@@ -1,0 +1,128 @@
+"""One frame → recognised faces: detect, crop, encode, classify, score quality, track, smooth.
+
+Shared by the live pipeline, ``emostream evaluate --detect`` and the benchmarks, so all three
+measure the same code. Per-stage wall times are returned with every result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from stream.faces.crop import crop_face
+from stream.faces.detector import Detection, FaceDetector
+from stream.faces.tracker import IouTracker
+from stream.models import Models
+
+
+@dataclass
+class Face:
+    id: int
+    detection: Detection
+    probs: np.ndarray  # smoothed over the track
+    quality: float
+    uncertain: bool
+    code: np.ndarray
+
+    def to_message(self, labels: tuple[str, ...], send_code: bool) -> dict[str, Any]:
+        best = int(np.argmax(self.probs))
+        message: dict[str, Any] = {
+            "id": self.id,
+            "box": [round(float(v), 5) for v in self.detection.box],
+            "score": round(self.detection.score, 4),
+            "eyes": [
+                [round(float(v), 5) for v in self.detection.right_eye],
+                [round(float(v), 5) for v in self.detection.left_eye],
+            ],
+            "label": labels[best],
+            "confidence": round(float(self.probs[best]), 4),
+            "probs": {name: round(float(p), 4) for name, p in zip(labels, self.probs, strict=True)},
+            "quality": round(self.quality, 4),
+            "uncertain": self.uncertain,
+        }
+        if send_code:
+            message["code"] = self.code.astype(int).tolist()
+        return message
+
+
+@dataclass
+class Recognition:
+    faces: list[Face]
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _ms(start: float, end: float) -> float:
+    return (end - start) * 1000.0
+
+
+class Recognizer:
+    def __init__(
+        self,
+        models: Models,
+        detector: FaceDetector,
+        tracker: IouTracker | None = None,
+        min_quality: float | None = None,
+    ) -> None:
+        self.models = models
+        self.detector = detector
+        self.tracker = tracker
+        self.labels = models.manifest.labels
+        self.min_quality = models.manifest.uncertain_below if min_quality is None else min_quality
+
+    def crops(self, bgr: np.ndarray, detections: list[Detection]) -> np.ndarray:
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        size = self.models.manifest.input_size
+        crop = self.models.manifest.crop
+        return np.stack([crop_face(gray, det, crop, size) for det in detections])
+
+    def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Crops → (codes, probabilities, quality) with the encode/head/quality times."""
+        t0 = time.perf_counter()
+        codes = self.models.encoder.encode(crops)
+        t1 = time.perf_counter()
+        probs = self.models.head.probs(codes)
+        t2 = time.perf_counter()
+        quality = self.models.quality.quality(self.models.quality.errors(crops, codes))
+        t3 = time.perf_counter()
+        return (
+            codes,
+            probs,
+            quality,
+            {
+                "encode": _ms(t0, t1),
+                "head": _ms(t1, t2),
+                "quality": _ms(t2, t3),
+            },
+        )
+
+    def recognize(self, bgr: np.ndarray) -> Recognition:
+        t0 = time.perf_counter()
+        detections = self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        t1 = time.perf_counter()
+        latency = {"detect": _ms(t0, t1)}
+        if not detections:
+            if self.tracker is not None:
+                self.tracker.update([])
+            latency.update(crop=0.0, encode=0.0, head=0.0, quality=0.0)
+            return Recognition([], latency)
+        crops = self.crops(bgr, detections)
+        latency["crop"] = _ms(t1, time.perf_counter())
+        codes, probs, quality, stage_ms = self.classify(crops)
+        latency.update(stage_ms)
+        tracks = (
+            self.tracker.update([d.box for d in detections]) if self.tracker is not None else None
+        )
+        faces = []
+        for i, det in enumerate(detections):
+            smoothed = probs[i]
+            face_id = i + 1
+            if tracks is not None:
+                smoothed = tracks[i].smooth(probs[i], self.tracker.alpha)
+                face_id = tracks[i].id
+            q = float(quality[i])
+            faces.append(Face(face_id, det, smoothed, q, q < self.min_quality, codes[i]))
+        return Recognition(faces, latency)

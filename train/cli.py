@@ -1,0 +1,78 @@
+"""Argument parsing and dispatch for ``python -m train``; user errors become one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("train")
+
+DEFAULT_CONFIG = Path(__file__).with_name("configs") / "fer2013.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description=(
+            "Train emostream's face autoencoder and expression head, export them as full-int8 "
+            "TFLite models and write the model card. Each stage resumes where it stopped."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML config file")
+        p.add_argument("--run-dir", type=Path, default=Path("runs/fer2013"), help="checkpoints")
+        return p
+
+    fit = add("fit", "pre-train the autoencoder, fit the frozen-code head, fine-tune jointly")
+    fit.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+    export = add("export", "write int8 encoder, head and decoder .tflite files and the op check")
+    export.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    evaluate = add("evaluate", "accuracy of float and int8 models and the ablations on val")
+    evaluate.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    report = add("report", "write manifest.json, MODEL_CARD.md and its figures")
+    report.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    everything = add("all", "fit, export, evaluate and report: data folder to models/")
+    everything.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    everything.add_argument("--quiet", action="store_true", help="one line per epoch")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from train.config import ConfigError, load_config
+    from train.data import DataError
+
+    try:
+        cfg = load_config(args.config)
+        return _dispatch(args, cfg)
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, cfg) -> int:
+    from train import fit
+
+    verbose = 2 if getattr(args, "quiet", False) or not sys.stdout.isatty() else 1
+    if args.command in ("fit", "all"):
+        fit.fit(cfg, args.run_dir, verbose)
+    if args.command in ("export", "all"):
+        from train.export import export_run
+
+        export_run(cfg, args.run_dir, args.out)
+    if args.command in ("evaluate", "all"):
+        from train.evaluate import evaluate_run
+
+        evaluate_run(cfg, args.run_dir, args.out)
+    if args.command in ("report", "all"):
+        from train.report import write_report
+
+        write_report(cfg, args.run_dir, args.out, sys.argv)
+    return 0

@@ -1,0 +1,143 @@
+"""Every hyper-parameter of a training run, read from one TOML file.
+
+A run is reproducible from its config file and seed alone, so the file is copied next to the
+checkpoints and into the model card.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be read or names an unknown key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    train: str = "../shared/datasets/fer2013/train"
+    val: str = "../shared/datasets/fer2013/val"
+    holdout_fraction: float = 0.1
+    image_size: int = 48
+    skip_bad: bool = False
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    flip: bool = True
+    shift: float = 0.1
+    rotation_deg: float = 10.0
+    zoom: float = 0.1
+    brightness: float = 0.2
+    contrast: float = 0.3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    filters: tuple[int, ...] = (32, 64, 128, 192)
+    convs_per_block: tuple[int, ...] = (2, 2, 2, 1)
+    code_size: int = 128
+    encoder_dropout: float = 0.3
+    head_units: int = 256
+    head_dropout: float = 0.4
+    decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int = 6
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    recon_weight: float = 1.0
+    class_weight_power: float = 0.5
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    calibration_samples: int = 1000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 1234
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key {where}{unknown[0]!r}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if isinstance(value, dict):
+            kwargs[name] = _build(type(default), value, f"{where}{name}.")
+        elif isinstance(default, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a TOML config; keys left out keep their defaults, unknown keys are an error."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
+    return _build(TrainConfig, values, "")
+
+
+def dump_config(config: TrainConfig) -> str:
+    """Write a config back as TOML, for the run folder and the model card."""
+    lines = [f"seed = {config.seed}"]
+    for section, values in config.to_dict().items():
+        if not isinstance(values, dict):
+            continue
+        lines.append(f"\n[{section}]")
+        for key, value in values.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)

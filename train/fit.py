@@ -1,0 +1,267 @@
+"""The three training stages of the seed's method, each resumable and skipped once done.
+
+1. ``pretrain``: the autoencoder learns to reconstruct augmented faces (MSE).
+2. ``head``: a dense head is fitted on frozen codes of the pre-trained encoder; the codes are saved
+   for the scikit-learn ablations.
+3. ``finetune``: encoder, head and decoder train jointly on cross-entropy plus a reconstruction
+   term (so the decoder's quality score stays meaningful), with class weights for rare labels.
+
+Every stage keeps a ``BackupAndRestore`` folder, so an interrupted run picks up at its last
+finished epoch; model selection uses a held-out split of ``train``, never ``val``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.augment import augment_batch, build_augmenter
+from train.config import TrainConfig, dump_config
+from train.data import FaceSet, load_faces, stratified_split
+from train.labels import LABELS
+from train.model import build_autoencoder, build_decoder, build_encoder, build_head, build_joint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train (fitting), holdout (model selection, from train) and val (reporting only)."""
+
+    train: FaceSet
+    holdout: FaceSet
+    val: FaceSet | None
+
+
+class RunDir:
+    """Where one training run keeps its config, checkpoints, codes and metrics."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.json"
+
+    def read_metrics(self) -> dict:
+        if self.metrics_path.exists():
+            return json.loads(self.metrics_path.read_text())
+        return {}
+
+    def update_metrics(self, **values: object) -> None:
+        metrics = self.read_metrics()
+        metrics.update(values)
+        self.metrics_path.write_text(json.dumps(metrics, indent=2))
+
+    def model(self, name: str) -> Path:
+        return self.root / "models" / f"{name}.keras"
+
+
+def load_splits(cfg: TrainConfig) -> Splits:
+    data = load_faces(cfg.data.train, cfg.data.image_size, cfg.data.skip_bad)
+    keep, held = stratified_split(data.labels, cfg.data.holdout_fraction, cfg.seed)
+    train = FaceSet(data.images[keep], data.labels[keep], data.skipped)
+    holdout = FaceSet(data.images[held], data.labels[held])
+    val = load_faces(cfg.data.val, cfg.data.image_size, cfg.data.skip_bad) if cfg.data.val else None
+    log.info("train %d, holdout %d, val %d faces", len(train), len(holdout), len(val or []))
+    return Splits(train, holdout, val)
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 faces (N, H, W) → float32 (N, H, W, 1) in [0, 1], the models' input convention."""
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Inverse-frequency weights raised to ``power`` (0: none, 1: fully balanced), mean 1."""
+    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
+    weights = (counts.max() / np.maximum(counts, 1)) ** power
+    return (weights / (weights * counts).sum() * counts.sum()).astype(np.float32)
+
+
+def _dataset(
+    faces: FaceSet, cfg: TrainConfig, batch_size: int, mode: str, weights: np.ndarray | None = None
+) -> tf.data.Dataset:
+    """Batches for ``mode`` ``autoencoder`` (x → x) or ``joint`` (x → probs, reconstruction)."""
+    images = to_float(faces.images)
+    onehot = np.eye(len(LABELS), dtype=np.float32)[faces.labels]
+    sample_w = (weights if weights is not None else np.ones(len(LABELS), np.float32))[faces.labels]
+    ds = tf.data.Dataset.from_tensor_slices((images, onehot, sample_w))
+    ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
+    augmenter = build_augmenter(cfg.augment, cfg.seed)
+
+    def arrange(x, y, w):
+        x = augment_batch(augmenter, x)
+        if mode == "autoencoder":
+            return x, x
+        return x, {"probs": y, "reconstruction": x}, {"probs": w, "reconstruction": tf.ones_like(w)}
+
+    return ds.map(arrange, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _eval_dataset(faces: FaceSet, batch_size: int) -> tf.data.Dataset:
+    images = to_float(faces.images)
+    onehot = np.eye(len(LABELS), dtype=np.float32)[faces.labels]
+    targets = {"probs": onehot, "reconstruction": images}
+    return tf.data.Dataset.from_tensor_slices((images, targets)).batch(batch_size)
+
+
+def image_mse(y_true, y_pred):
+    """MSE per face (not per pixel row), so per-face sample weights broadcast."""
+    return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=(1, 2, 3))
+
+
+def _schedule(lr: float, epochs: int, steps: int, warmup_epochs: int = 0):
+    warmup = warmup_epochs * steps
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else lr,
+        decay_steps=max(1, epochs * steps - warmup),
+        alpha=0.01,
+        warmup_target=lr if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def _history_lists(history: keras.callbacks.History) -> dict[str, list[float]]:
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
+
+
+def pretrain(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+    if run.model("encoder_pretrained").exists():
+        log.info("pretrain: done already, skipping")
+        return
+    p = cfg.pretrain
+    encoder, decoder = build_encoder(cfg.model), build_decoder(cfg.model)
+    ae = build_autoencoder(encoder, decoder)
+    steps = int(np.ceil(len(splits.train) / p.batch_size))
+    ae.compile(
+        optimizer=keras.optimizers.Adam(_schedule(p.learning_rate, p.epochs, steps)), loss="mse"
+    )
+    holdout = to_float(splits.holdout.images)
+    history = ae.fit(
+        _dataset(splits.train, cfg, p.batch_size, "autoencoder"),
+        validation_data=(holdout, holdout),
+        epochs=p.epochs,
+        verbose=verbose,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(run.path("backup_pretrain"))),
+            keras.callbacks.CSVLogger(str(run.path("pretrain_log.csv")), append=True),
+        ],
+    )
+    encoder.save(run.model("encoder_pretrained"))
+    decoder.save(run.model("decoder_pretrained"))
+    run.update_metrics(pretrain=_history_lists(history))
+
+
+def encode(encoder: keras.Model, faces: FaceSet, batch_size: int = 512) -> np.ndarray:
+    return encoder.predict(to_float(faces.images), batch_size=batch_size, verbose=0)
+
+
+def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+    """Dense head on frozen pre-trained codes; also saves those codes for the ablations."""
+    if run.model("head_frozen").exists():
+        log.info("head: done already, skipping")
+        return
+    encoder = keras.models.load_model(run.model("encoder_pretrained"))
+    codes = {name: encode(encoder, faces) for name, faces in _named(splits)}
+    np.savez_compressed(
+        run.path("codes_pretrained.npz"),
+        **codes,
+        **{f"{name}_labels": faces.labels for name, faces in _named(splits)},
+    )
+    h = cfg.head
+    head = build_head(cfg.model)
+    head.compile(
+        optimizer=keras.optimizers.Adam(h.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    history = head.fit(
+        codes["train"],
+        splits.train.labels,
+        validation_data=(codes["holdout"], splits.holdout.labels),
+        batch_size=h.batch_size,
+        epochs=h.epochs,
+        verbose=verbose,
+        callbacks=[
+            keras.callbacks.EarlyStopping("val_accuracy", patience=5, restore_best_weights=True)
+        ],
+    )
+    head.save(run.model("head_frozen"))
+    run.update_metrics(head=_history_lists(history))
+
+
+def _named(splits: Splits) -> list[tuple[str, FaceSet]]:
+    named = [("train", splits.train), ("holdout", splits.holdout)]
+    return named + ([("val", splits.val)] if splits.val is not None else [])
+
+
+def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+    if run.model("encoder").exists():
+        log.info("finetune: done already, skipping")
+        return
+    f = cfg.finetune
+    encoder = keras.models.load_model(run.model("encoder_pretrained"))
+    decoder = keras.models.load_model(run.model("decoder_pretrained"))
+    head = keras.models.load_model(run.model("head_frozen"))
+    joint = build_joint(encoder, head, decoder)
+    steps = int(np.ceil(len(splits.train) / f.batch_size))
+    optimizer = keras.optimizers.AdamW(
+        _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs), weight_decay=f.weight_decay
+    )
+    joint.compile(
+        optimizer=optimizer,
+        loss={
+            "probs": keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
+            "reconstruction": image_mse,
+        },
+        loss_weights={"probs": 1.0, "reconstruction": f.recon_weight},
+        metrics={"probs": ["accuracy"]},
+    )
+    weights = class_weights(splits.train.labels, f.class_weight_power)
+    log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
+    best = run.path("finetune_best.weights.h5")
+    history = joint.fit(
+        _dataset(splits.train, cfg, f.batch_size, "joint", weights),
+        validation_data=_eval_dataset(splits.holdout, 512),
+        epochs=f.epochs,
+        verbose=verbose,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(run.path("backup_finetune"))),
+            keras.callbacks.ModelCheckpoint(
+                str(best),
+                "val_probs_accuracy",
+                save_best_only=True,
+                save_weights_only=True,
+                mode="max",
+            ),
+            keras.callbacks.CSVLogger(str(run.path("finetune_log.csv")), append=True),
+        ],
+    )
+    joint.load_weights(best)
+    encoder.save(run.model("encoder"))
+    head.save(run.model("head"))
+    decoder.save(run.model("decoder"))
+    run.update_metrics(finetune=_history_lists(history))
+
+
+def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
+    """Run every stage that is not finished yet."""
+    keras.utils.set_random_seed(cfg.seed)
+    run = RunDir(run_dir)
+    (run.root / "models").mkdir(parents=True, exist_ok=True)
+    run.path("config.toml").write_text(dump_config(cfg))
+    splits = load_splits(cfg)
+    pretrain(cfg, run, splits, verbose)
+    train_head(cfg, run, splits, verbose)
+    finetune(cfg, run, splits, verbose)
+    return run

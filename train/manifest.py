@@ -1,0 +1,80 @@
+"""Write ``models/manifest.json``: the contract the runtime checks every model file against."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from stream.codes.runner import open_runner
+from stream.faces.crop import CropSpec
+from stream.models import MANIFEST, MANIFEST_SCHEMA, sha256
+from train.config import TrainConfig
+from train.export import MODEL_FILES
+from train.labels import LABELS
+
+CROP_TEXT = (
+    "MediaPipe face-detection box; rotate about its centre so the eyes are level; square of side "
+    "scale x max(box width, box height) centred shift_y x side below the box centre; grayscale "
+    "(OpenCV BGR2GRAY); area-resized to size x size."
+)
+
+
+def model_entry(path: Path) -> dict[str, Any]:
+    runner = open_runner(path)
+    entry: dict[str, Any] = {
+        "file": path.name,
+        "sha256": sha256(path),
+        "bytes": path.stat().st_size,
+        "input": runner.input.to_dict(),
+        "output": runner.output.to_dict(),
+        "edgetpu": None,
+    }
+    compiled = path.with_name(f"{path.stem}_edgetpu.tflite")
+    if compiled.exists():
+        entry["edgetpu"] = {"file": compiled.name, "sha256": sha256(compiled)}
+    return entry
+
+
+def write_manifest(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    crop: CropSpec,
+    error_quantiles: list[float],
+    uncertain_below: float,
+    accuracy: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    out = Path(out_dir)
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "labels": list(LABELS),
+        "input": {
+            "size": cfg.data.image_size,
+            "channels": 1,
+            "color": "grayscale",
+            "dtype": "uint8",
+            "range": "raw pixels 0..255 (the encoder's input quantization is scale 1/255, zero 0)",
+        },
+        "code_size": cfg.model.code_size,
+        "preprocessing": "none beyond the crop: the encoder takes raw uint8 grayscale pixels",
+        "crop": {**crop.to_dict(), "reference": "mediapipe face detection", "text": CROP_TEXT},
+        "quality": {
+            "metric": "mean squared reconstruction error on [0, 1] pixels, int8 encoder+decoder",
+            "error_quantiles": [round(v, 6) for v in error_quantiles],
+            "quantiles_of": "held-out training faces (0 %, 1 %, ..., 100 %)",
+            "uncertain_below": uncertain_below,
+        },
+        "models": {name: model_entry(out / file) for name, file in MODEL_FILES.items()},
+        "accuracy": accuracy or {},
+        "training": {
+            "data": "FER2013 train split (28,709 faces), 10 % held out for model selection",
+            "reported_on": "FER2013 PublicTest (val, 3,589 faces)",
+            "date": date.today().isoformat(),
+            **(training or {}),
+        },
+    }
+    path = out / MANIFEST
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path

