@@ -21,3 +21,7 @@ class DelegateError(EmostreamError):
 
 class PublishError(EmostreamError):
     """A ZeroMQ endpoint that cannot be bound or connected, or bad key material."""
+
+
+class OutputError(EmostreamError):
+    """A recording file or preview window that cannot be opened."""

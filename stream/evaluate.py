@@ -17,7 +17,7 @@ import numpy as np
 from stream.errors import SourceError
 from stream.faces.detector import FaceDetector
 from stream.models import Models
-from stream.recognizer import Recognizer
+from stream.recognizer import Recognizer, classify_crops
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
@@ -89,12 +89,11 @@ def evaluate_crops(
     models: Models, faces: np.ndarray, targets: np.ndarray, batch: int = 64
 ) -> Evaluation:
     """``faces``: uint8 (N, size, size) crops already framed like the training faces."""
-    recognizer = Recognizer(models, detector=None)  # type: ignore[arg-type]
     labels = models.manifest.labels
     confusion = np.zeros((len(labels), len(labels)), np.int64)
     start = time.perf_counter()
     for i in range(0, len(faces), batch):
-        _, probs, _, _ = recognizer.classify(faces[i : i + batch])
+        _, probs, _, _ = classify_crops(models, faces[i : i + batch])
         np.add.at(confusion, (targets[i : i + batch], probs.argmax(axis=1)), 1)
     elapsed = time.perf_counter() - start
     return Evaluation(labels, confusion, 1000.0 * elapsed / max(len(faces), 1))

@@ -59,6 +59,25 @@ def _ms(start: float, end: float) -> float:
     return (end - start) * 1000.0
 
 
+def classify_crops(
+    models: Models, crops: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
+    """Crops → (codes, probabilities, quality), with the encode, head and quality times."""
+    t0 = time.perf_counter()
+    codes = models.encoder.encode(crops)
+    t1 = time.perf_counter()
+    probs = models.head.probs(codes)
+    t2 = time.perf_counter()
+    quality = models.quality.quality(models.quality.errors(crops, codes))
+    t3 = time.perf_counter()
+    return (
+        codes,
+        probs,
+        quality,
+        {"encode": _ms(t0, t1), "head": _ms(t1, t2), "quality": _ms(t2, t3)},
+    )
+
+
 class Recognizer:
     def __init__(
         self,
@@ -79,26 +98,6 @@ class Recognizer:
         crop = self.models.manifest.crop
         return np.stack([crop_face(gray, det, crop, size) for det in detections])
 
-    def classify(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Crops → (codes, probabilities, quality) with the encode/head/quality times."""
-        t0 = time.perf_counter()
-        codes = self.models.encoder.encode(crops)
-        t1 = time.perf_counter()
-        probs = self.models.head.probs(codes)
-        t2 = time.perf_counter()
-        quality = self.models.quality.quality(self.models.quality.errors(crops, codes))
-        t3 = time.perf_counter()
-        return (
-            codes,
-            probs,
-            quality,
-            {
-                "encode": _ms(t0, t1),
-                "head": _ms(t1, t2),
-                "quality": _ms(t2, t3),
-            },
-        )
-
     def recognize(self, bgr: np.ndarray) -> Recognition:
         t0 = time.perf_counter()
         detections = self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -111,7 +110,7 @@ class Recognizer:
             return Recognition([], latency)
         crops = self.crops(bgr, detections)
         latency["crop"] = _ms(t1, time.perf_counter())
-        codes, probs, quality, stage_ms = self.classify(crops)
+        codes, probs, quality, stage_ms = classify_crops(self.models, crops)
         latency.update(stage_ms)
         tracks = (
             self.tracker.update([d.box for d in detections]) if self.tracker is not None else None

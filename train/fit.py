@@ -151,6 +151,7 @@ def pretrain(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         _dataset(splits.train, cfg, p.batch_size, "autoencoder"),
         validation_data=(holdout, holdout),
         epochs=p.epochs,
+        shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=verbose,
         callbacks=[
             keras.callbacks.BackupAndRestore(str(run.path("backup_pretrain"))),
@@ -234,6 +235,7 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         _dataset(splits.train, cfg, f.batch_size, "joint", weights),
         validation_data=_eval_dataset(splits.holdout, 512),
         epochs=f.epochs,
+        shuffle=False,
         verbose=verbose,
         callbacks=[
             keras.callbacks.BackupAndRestore(str(run.path("backup_finetune"))),

@@ -1,0 +1,87 @@
+"""``emostream evaluate``: accuracy of the shipped int8 models on a folder-per-label data set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stream.codes.delegates import DELEGATES
+from stream.errors import EmostreamError
+from stream.evaluate import (
+    Evaluation,
+    evaluate_crops,
+    evaluate_scenes,
+    load_labelled_images,
+    read_image,
+    to_face,
+)
+from stream.faces.detector import FaceDetector
+from stream.models import default_model_dir, load_models
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="accuracy, per-class recall and confusion matrix on DATA_DIR/<label>/*.jpg",
+        description=(
+            "Run the int8 models through the runtime's own code on labelled images in "
+            "DATA_DIR/<label>/ (label folders named angry, disgust, fear, happy, sad, surprise, "
+            "neutral) and print accuracy, per-class recall, the confusion matrix and ms per face."
+        ),
+    )
+    parser.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    parser.add_argument(
+        "--detect",
+        action="store_true",
+        help="treat images as scenes: detect and crop the face first (for full-size photos)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--models", type=Path, default=None, help="model folder")
+    parser.add_argument("--delegate", default="cpu", help=f"{', '.join(DELEGATES)} or a path")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the models")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate at most N images")
+    parser.set_defaults(handler=handle)
+
+
+def format_report(result: Evaluation, detect: bool) -> str:
+    labels = result.labels
+    width = max(len(name) for name in labels) + 2
+    lines = [
+        f"images: {result.n}" + (f" (no face found in {result.no_face})" if detect else ""),
+        f"accuracy: {100 * result.accuracy:.2f} %",
+        f"time: {result.ms_per_face:.2f} ms per {'image' if detect else 'face'}",
+        "",
+        "per-class recall:",
+    ]
+    lines += [f"  {name:<{width}}{100 * r:6.1f} %" for name, r in result.recall().items()]
+    lines += ["", "confusion matrix (rows true, columns predicted):"]
+    lines.append(" " * width + "".join(f"{name[:7]:>8}" for name in labels))
+    for name, row in zip(labels, result.confusion, strict=True):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:8d}" for v in row))
+    return "\n".join(lines)
+
+
+def handle(args: argparse.Namespace) -> int:
+    models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
+    paths, targets = load_labelled_images(args.data_dir, models.manifest.labels)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise EmostreamError("--limit must be at least 1")
+        pick = np.random.default_rng(0).permutation(len(paths))[: args.limit]
+        paths, targets = [paths[i] for i in pick], targets[pick]
+    images = [read_image(p) for p in paths]
+    if args.detect:
+        detector = FaceDetector("short", min_score=0.5, max_faces=1)
+        try:
+            result = evaluate_scenes(models, images, targets, detector)
+        finally:
+            detector.close()
+    else:
+        size = models.manifest.input_size
+        faces = np.stack([to_face(image, size) for image in images])
+        result = evaluate_crops(models, faces, targets)
+    print(json.dumps(result.to_dict()) if args.json else format_report(result, args.detect))
+    return 0

@@ -1,0 +1,244 @@
+"""``emostream run``: the pipeline on a camera, stream, file or images, published over ZeroMQ."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+from stream.codes.delegates import DELEGATES
+from stream.errors import EmostreamError
+from stream.faces.detector import MODELS as DETECTOR_MODELS
+from stream.faces.detector import FaceDetector
+from stream.faces.tracker import IouTracker
+from stream.models import default_model_dir, load_models
+from stream.outputs import Recorder, Window
+from stream.pipeline import Pipeline, PipelineOptions
+from stream.publish.publisher import Publisher
+from stream.recognizer import Recognizer
+from stream.sources import ReconnectPolicy, camera_id_for, open_source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
+
+
+def _attempts(text: str) -> int | None:
+    if text == "forever":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'forever'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("needs at least 1 attempt")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``demo`` share: output, models, faces, local outputs."""
+    out = parser.add_argument_group("publishing")
+    where = out.add_mutually_exclusive_group()
+    where.add_argument(
+        "--publish",
+        metavar="ENDPOINT",
+        default=DEFAULT_ENDPOINT,
+        help=f"bind a PUB socket here (default {DEFAULT_ENDPOINT}: loopback only)",
+    )
+    where.add_argument(
+        "--connect", metavar="ENDPOINT", help="connect into a broker's frontend instead of binding"
+    )
+    out.add_argument("--camera-id", help="topic name (default: derived from the source)")
+    out.add_argument("--send-codes", action="store_true", help="add each face's int8 code")
+    out.add_argument(
+        "--sndhwm", type=_positive_int, default=100, help="messages queued per subscriber"
+    )
+    out.add_argument(
+        "--wait-subscribers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start only after N subscribers joined (XPUB), so none misses the first frames",
+    )
+    out.add_argument(
+        "--wait-timeout", type=float, default=None, metavar="S", help="give up waiting after S s"
+    )
+    out.add_argument("--curve-secret", type=Path, help="server secret key (emostream keys)")
+    out.add_argument("--curve-clients", type=Path, help="folder of allowed client public keys")
+
+    model = parser.add_argument_group("models")
+    model.add_argument("--models", type=Path, default=None, help="model folder (default: shipped)")
+    model.add_argument(
+        "--delegate",
+        default="cpu",
+        help=f"where the models run: {', '.join(DELEGATES)} or a delegate library path",
+    )
+    model.add_argument("--threads", type=_positive_int, default=2, help="CPU threads for models")
+    model.add_argument(
+        "--min-quality",
+        type=_fraction,
+        default=None,
+        help="flag faces below this reconstruction quality as uncertain (default: manifest)",
+    )
+
+    faces = parser.add_argument_group("faces")
+    faces.add_argument(
+        "--detector", choices=sorted(DETECTOR_MODELS), default="short", help="MediaPipe model"
+    )
+    faces.add_argument("--min-score", type=_fraction, default=0.5, help="detection threshold")
+    faces.add_argument("--max-faces", type=_positive_int, default=8, help="faces per frame")
+    faces.add_argument(
+        "--smoothing", type=_fraction, default=0.4, help="weight of the newest frame per track"
+    )
+
+    local = parser.add_argument_group("local outputs")
+    local.add_argument("--record", type=Path, metavar="OUT.mp4", help="write an annotated video")
+    local.add_argument("--show", action="store_true", help="open a preview window")
+    local.add_argument(
+        "--max-frames", type=_positive_int, default=None, help="stop after this many frames"
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="recognise expressions in a video source and publish them over ZeroMQ",
+        description=(
+            "Read a camera, RTSP/HTTP stream, video file, image or folder of images; find faces; "
+            "label their expressions with the int8 models; publish one JSON message per frame "
+            "on topic emostream/<camera-id> and a heartbeat on emostream/<camera-id>/stats."
+        ),
+    )
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="camera index (0), video file, rtsp:// or http(s):// URL, image, folder, or 'demo'",
+    )
+    src = parser.add_argument_group("source")
+    src.add_argument("--realtime", action="store_true", help="pace a file at its own FPS")
+    src.add_argument("--loop", action="store_true", help="restart a file at its end")
+    src.add_argument(
+        "--reconnect-attempts",
+        type=_attempts,
+        default=None,
+        metavar="N|forever",
+        help="tries per outage of a live source (default: forever)",
+    )
+    src.add_argument(
+        "--rtsp-transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport"
+    )
+    add_pipeline_arguments(parser)
+    parser.set_defaults(handler=handle)
+
+
+@contextlib.contextmanager
+def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
+    """SIGINT and SIGTERM end the loop after the current frame, so outputs close cleanly."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: pipeline.stop())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def build_publisher(args: argparse.Namespace) -> Publisher:
+    return Publisher(
+        endpoint=args.connect or args.publish,
+        connect=bool(args.connect),
+        sndhwm=args.sndhwm,
+        wait_subscribers=args.wait_subscribers,
+        curve_secret=args.curve_secret,
+        curve_clients=args.curve_clients,
+    )
+
+
+def run_pipeline(args: argparse.Namespace, source_spec: str, camera_id: str) -> int:
+    """Open everything ``args`` asks for, run until the source ends or a signal, close it all."""
+    if args.wait_subscribers < 0:
+        raise EmostreamError("--wait-subscribers cannot be negative")
+    models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
+    reconnect = ReconnectPolicy(max_attempts=getattr(args, "reconnect_attempts", None))
+    with contextlib.ExitStack() as stack:
+        source = open_source(
+            source_spec,
+            realtime=getattr(args, "realtime", False),
+            loop=getattr(args, "loop", False),
+            reconnect=reconnect,
+            transport=getattr(args, "rtsp_transport", "tcp"),
+        )
+        stack.callback(source.close)
+        detector = FaceDetector(args.detector, args.min_score, args.max_faces)
+        stack.callback(detector.close)
+        publisher = build_publisher(args)
+        stack.callback(publisher.close)
+        recorder = Recorder(args.record, source.info.fps or 25.0) if args.record else None
+        if recorder is not None:
+            stack.callback(recorder.close)
+        window = Window(f"emostream {camera_id}") if args.show else None
+        if window is not None:
+            stack.callback(window.close)
+        recognizer = Recognizer(
+            models, detector, IouTracker(alpha=args.smoothing), min_quality=args.min_quality
+        )
+        pipeline = Pipeline(
+            source,
+            recognizer,
+            publisher,
+            PipelineOptions(camera_id, send_codes=args.send_codes, max_frames=args.max_frames),
+            recorder,
+            window,
+        )
+        with stop_on_signals(pipeline):
+            if args.wait_subscribers:
+                log.info(
+                    "waiting for %d subscriber(s) on %s", args.wait_subscribers, publisher.endpoint
+                )
+                if not publisher.wait_for_subscribers(args.wait_subscribers, args.wait_timeout):
+                    if pipeline.stopping:
+                        return 130
+                    raise EmostreamError(
+                        f"no {args.wait_subscribers} subscriber(s) within {args.wait_timeout} s"
+                    )
+            log.info(
+                "publishing %s on %s as emostream/%s", source_spec, publisher.endpoint, camera_id
+            )
+            counters = pipeline.run()
+        log.info(
+            "%d frames, %d faces, %d published, %d dropped at the socket, %d bad frames",
+            counters.frames,
+            counters.faces,
+            counters.published,
+            publisher.dropped,
+            counters.errors,
+        )
+    return 0
+
+
+def handle(args: argparse.Namespace) -> int:
+    return run_pipeline(args, args.source, args.camera_id or camera_id_for(args.source))

@@ -1,0 +1,177 @@
+"""The live loop: read a frame, recognise its faces, publish one message, and a heartbeat a second.
+
+One bad frame is logged and counted, never fatal; publishing never blocks (the publisher drops
+and counts instead); the source decides the buffering (every frame from a file, the newest from
+a live stream). ``stop()`` may be called from any thread or a signal handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from stream.annotate import annotate
+from stream.outputs import Recorder, Window
+from stream.publish import schema
+from stream.recognizer import Recognizer
+from stream.sources import Frame, SourceState, VideoSource
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 0.5
+
+
+class Sink(Protocol):
+    """Where messages go: the ZeroMQ publisher, or anything with the same two members."""
+
+    dropped: int
+
+    def send(self, topic: bytes, payload: bytes) -> bool: ...
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    camera_id: str
+    send_codes: bool = False
+    stats_interval: float = 1.0
+    max_frames: int | None = None
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    faces: int = 0
+    errors: int = 0
+    published: int = 0
+
+
+class FpsMeter:
+    """Frames per second over a sliding window, so the heartbeat shows the current rate."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._stamps: deque[float] = deque()
+
+    def _trim(self, now: float) -> None:
+        while self._stamps and self._stamps[0] < now - self.window_s:
+            self._stamps.popleft()
+
+    def tick(self, now: float) -> None:
+        self._stamps.append(now)
+        self._trim(now)
+
+    def rate(self, now: float) -> float:
+        self._trim(now)
+        if len(self._stamps) < 2:
+            return len(self._stamps) / self.window_s
+        return (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-6)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        source: VideoSource,
+        recognizer: Recognizer,
+        sink: Sink,
+        options: PipelineOptions,
+        recorder: Recorder | None = None,
+        window: Window | None = None,
+    ) -> None:
+        self.source = source
+        self.recognizer = recognizer
+        self.sink = sink
+        self.options = options
+        self.recorder = recorder
+        self.window = window
+        self.counters = Counters()
+        self._stop = threading.Event()
+        self._fps = FpsMeter()
+        self._started = time.monotonic()
+        self._frame_topic = schema.frame_topic(options.camera_id)
+        self._stats_topic = schema.stats_topic(options.camera_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> Counters:
+        """Process until the source ends, ``max_frames`` is reached or :meth:`stop` is called."""
+        self._started = time.monotonic()
+        next_stats = self._started
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_stats:
+                self.publish_stats()
+                next_stats = now + self.options.stats_interval
+            try:
+                frame = self.source.read(timeout=READ_TIMEOUT_S)
+            except TimeoutError:
+                continue
+            if frame is None:
+                break
+            self.process(frame)
+            if self.options.max_frames and self.counters.frames >= self.options.max_frames:
+                break
+            if self.window is not None and self.window.closed:
+                break
+        self.publish_stats()
+        return self.counters
+
+    def process(self, frame: Frame) -> None:
+        """Recognise and publish one frame; a failure is logged and counted, not raised."""
+        start = time.perf_counter()
+        try:
+            result = self.recognizer.recognize(frame.image)
+        except Exception:
+            self.counters.errors += 1
+            log.exception("frame %d could not be processed; skipping it", frame.index)
+            return
+        self.counters.frames += 1
+        self.counters.faces += len(result.faces)
+        self._fps.tick(time.monotonic())
+        labels = self.recognizer.labels
+        faces = [face.to_message(labels, self.options.send_codes) for face in result.faces]
+        height, width = frame.image.shape[:2]
+        latency = {"capture": frame.capture_ms, **result.latency_ms}
+        latency["total"] = frame.capture_ms + (time.perf_counter() - start) * 1000.0
+        message = schema.frame_message(
+            self.options.camera_id,
+            frame.index,
+            frame.captured_at,
+            time.time(),
+            width,
+            height,
+            faces,
+            latency,
+        )
+        if self.sink.send(self._frame_topic, schema.encode(message)):
+            self.counters.published += 1
+        if self.recorder is not None or self.window is not None:
+            annotated = annotate(frame.image, result.faces, labels)
+            if self.recorder is not None:
+                self.recorder.write(annotated)
+            if self.window is not None:
+                self.window.show(annotated)
+
+    def publish_stats(self) -> None:
+        now = time.monotonic()
+        state = self.source.state
+        message = schema.stats_message(
+            camera=self.options.camera_id,
+            time=time.time(),
+            fps=self._fps.rate(now),
+            frames=self.counters.frames,
+            dropped_source=self.source.dropped,
+            dropped_socket=self.sink.dropped,
+            reconnects=self.source.reconnects,
+            uptime_s=now - self._started,
+            source_state=state.value if isinstance(state, SourceState) else str(state),
+        )
+        self.sink.send(self._stats_topic, schema.encode(message))

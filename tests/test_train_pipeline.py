@@ -1,0 +1,173 @@
+"""A one-epoch tiny-model run through fit → export → evaluate → report, and the Edge TPU check.
+
+The faces are jittered crops of scikit-image's astronaut photo, so the detector finds them (the
+crop calibration and the detection-path evaluation need real faces) and no data set is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+pytest.importorskip("tensorflow")
+
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+
+from train.__main__ import main as train_main  # noqa: E402
+from train.labels import LABELS  # noqa: E402
+
+TINY_CONFIG = """
+seed = 7
+[data]
+train = "{root}/train"
+val = "{root}/val"
+holdout_fraction = 0.2
+[model]
+filters = [4, 8]
+convs_per_block = [1, 1]
+code_size = 8
+head_units = 8
+decoder_filters = [8, 4]
+[pretrain]
+epochs = 1
+batch_size = 16
+[head]
+epochs = 1
+batch_size = 16
+[finetune]
+epochs = 1
+batch_size = 16
+warmup_epochs = 0
+[export]
+calibration_samples = 16
+"""
+
+
+def astronaut_faces(n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    faces = []
+    for _ in range(n):
+        dx, dy = rng.integers(-6, 7, 2)
+        side = int(rng.integers(118, 134))
+        crop = gray[40 + dy : 40 + dy + side, 160 + dx : 160 + dx + side]
+        face = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
+        faces.append(np.clip(face * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8))
+    return faces
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    for split, per_label in (("train", 10), ("val", 3)):
+        for label in LABELS:
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i, face in enumerate(astronaut_faces(per_label, rng)):
+                cv2.imwrite(str(folder / f"{i}.png"), face)
+    config = root / "tiny.toml"
+    config.write_text(TINY_CONFIG.format(root=root))
+    argv = ["all", "--config", str(config), "--run-dir", str(root / "run"), "--out"]
+    assert train_main([*argv, str(root / "models")]) == 0
+    return root
+
+
+def details(path: Path) -> tuple[dict, dict, list[str]]:
+    interpreter = Interpreter(model_path=str(path))
+    ops = [op["op_name"] for op in interpreter._get_ops_details()]
+    return interpreter.get_input_details()[0], interpreter.get_output_details()[0], ops
+
+
+@pytest.mark.parametrize(
+    ("name", "in_dtype", "in_shape", "out_dtype", "out_shape"),
+    [
+        ("encoder", np.uint8, [1, 48, 48, 1], np.int8, [1, 8]),
+        ("head", np.int8, [1, 8], np.uint8, [1, 7]),
+        ("decoder", np.int8, [1, 8], np.uint8, [1, 48, 48, 1]),
+    ],
+)
+def test_exported_models_are_full_int8_with_static_shapes(
+    trained: Path, name: str, in_dtype, in_shape, out_dtype, out_shape
+) -> None:
+    inp, out, ops = details(trained / "models" / f"{name}.tflite")
+    assert (inp["dtype"], inp["shape"].tolist()) == (in_dtype, in_shape)
+    assert (out["dtype"], out["shape"].tolist()) == (out_dtype, out_shape)
+    assert inp["shape_signature"].tolist() == in_shape
+    assert inp["quantization"][0] > 0 and out["quantization"][0] > 0
+    interpreter = Interpreter(model_path=str(trained / "models" / f"{name}.tflite"))
+    float_tensors = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.float32]
+    assert not float_tensors
+    assert "DEQUANTIZE" not in ops
+
+
+def test_manifest_card_and_figures(trained: Path) -> None:
+    from stream.models import load_models, sha256
+
+    models = trained / "models"
+    manifest = json.loads((models / "manifest.json").read_text())
+    assert manifest["labels"] == list(LABELS)
+    for entry in manifest["models"].values():
+        assert entry["sha256"] == sha256(models / entry["file"])
+    assert {"float", "int8", "int8_through_detection"} <= set(manifest["accuracy"]["val"])
+    assert len(manifest["quality"]["error_quantiles"]) == 101
+    assert manifest["crop"]["scale"] > 0
+    card = (models / "MODEL_CARD.md").read_text()
+    for row in ("logistic regression", "linear SVM", "random forest", "dense head on frozen"):
+        assert row in card
+    for figure in ("confusion_matrix.png", "training_curves.png", "reconstructions.png"):
+        assert cv2.imread(str(models / figure)) is not None
+    runtime = load_models(models)
+    probs = runtime.head.probs(runtime.encoder.encode(np.zeros((3, 48, 48), np.uint8)))
+    assert probs.shape == (3, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_fit_resumes_by_skipping_finished_stages(trained: Path, caplog) -> None:
+    from train import fit
+    from train.config import load_config
+
+    caplog.set_level("INFO")
+    fit.fit(load_config(trained / "tiny.toml"), trained / "run", verbose=0)
+    for stage in ("pretrain", "head", "finetune"):
+        assert f"{stage}: done already" in caplog.text
+
+
+def test_edgetpu_check_catches_unsupported_op(tmp_path: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    from train.edgetpu import EdgeTpuIncompatible, check_model
+    from train.export import convert_int8
+
+    inputs = keras.Input((8,))
+    outputs = keras.layers.LeakyReLU(negative_slope=0.1)(keras.layers.Dense(4)(inputs))
+    model = keras.Model(inputs, outputs)
+    samples = np.random.default_rng(0).normal(size=(16, 8)).astype(np.float32)
+    path = tmp_path / "leaky.tflite"
+    path.write_bytes(convert_int8(model, samples, tf.int8, tf.int8))
+    with pytest.raises(EdgeTpuIncompatible, match="LEAKY_RELU"):
+        check_model(path)
+
+
+def test_cli_help_and_bad_config(tmp_path: Path) -> None:
+    help_text = subprocess.run(
+        [sys.executable, "-m", "train", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("fit", "export", "evaluate", "report", "all"):
+        assert command in help_text
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nfilterz = [1]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "train", "fit", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: unknown key model.'filterz'"]
