@@ -55,7 +55,7 @@ def test_missing_folder_is_one_line_error(tmp_path: Path) -> None:
 def test_unknown_label_folder_is_named(tmp_path: Path) -> None:
     root = write_folder(tmp_path / "train", per_label=1)
     (root / "contempt").mkdir()
-    with pytest.raises(DataError, match="unknown label folder .*contempt"):
+    with pytest.raises(DataError, match=r"unknown label folder .*contempt"):
         load_folder(root)
 
 
@@ -63,7 +63,7 @@ def test_unreadable_image_is_named_or_skipped(tmp_path: Path) -> None:
     root = write_folder(tmp_path / "train", per_label=1)
     bad = root / "sad" / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
-    with pytest.raises(DataError, match="broken.jpg"):
+    with pytest.raises(DataError, match=r"broken\.jpg"):
         load_folder(root)
     faces = load_folder(root, skip_bad=True)
     assert faces.skipped == 1

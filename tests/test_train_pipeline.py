@@ -18,10 +18,10 @@ import skimage.data
 
 pytest.importorskip("tensorflow")
 
-from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+from ai_edge_litert.interpreter import Interpreter
 
-from train.__main__ import main as train_main  # noqa: E402
-from train.labels import LABELS  # noqa: E402
+from train.__main__ import main as train_main
+from train.labels import LABELS
 
 TINY_CONFIG = """
 seed = 7

@@ -62,9 +62,15 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise MessageError(f"{field} must be a finite number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise MessageError(f"{field} must be a finite number") from None
+    if not math.isfinite(number):
+        raise MessageError(f"{field} must be a finite number")
+    return number
 
 
 def _check_version(payload: dict[str, Any], expected: str) -> None:
@@ -101,7 +107,7 @@ def decode(topic: bytes, payload: bytes) -> dict[str, Any]:
     try:
         text_topic = topic.decode()
         data = json.loads(payload.decode())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: bad UTF-8, bad JSON, huge integers
         raise MessageError(f"not UTF-8 JSON: {exc.__class__.__name__}") from None
     if not isinstance(data, dict):
         raise MessageError("payload is not a JSON object")
