@@ -55,14 +55,14 @@ class PretrainConfig:
 
 @dataclass(frozen=True)
 class HeadConfig:
-    epochs: int = 30
+    epochs: int = 36
     batch_size: int = 256
     learning_rate: float = 1e-3
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    epochs: int = 30
+    epochs: int = 36
     batch_size: int = 128
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
