@@ -1,8 +1,4 @@
-"""A one-epoch tiny-model run through fit → export → evaluate → report, and the Edge TPU check.
-
-The faces are jittered crops of scikit-image's astronaut photo, so the detector finds them (the
-crop calibration and the detection-path evaluation need real faces) and no data set is needed.
-"""
+"""A one-epoch tiny-model run through fit → export → evaluate → report, and the Edge TPU check."""
 
 from __future__ import annotations
 
@@ -14,68 +10,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 
 pytest.importorskip("tensorflow")
 
 from ai_edge_litert.interpreter import Interpreter
 
-from train.__main__ import main as train_main
+from tests.tiny_models import build_tiny_models
 from train.labels import LABELS
-
-TINY_CONFIG = """
-seed = 7
-[data]
-train = "{root}/train"
-val = "{root}/val"
-holdout_fraction = 0.2
-[model]
-filters = [4, 8]
-convs_per_block = [1, 1]
-code_size = 8
-head_units = 8
-decoder_filters = [8, 4]
-[pretrain]
-epochs = 1
-batch_size = 16
-[head]
-epochs = 1
-batch_size = 16
-[finetune]
-epochs = 1
-batch_size = 16
-warmup_epochs = 0
-[export]
-calibration_samples = 16
-"""
-
-
-def astronaut_faces(n: int, rng: np.random.Generator) -> list[np.ndarray]:
-    gray = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
-    faces = []
-    for _ in range(n):
-        dx, dy = rng.integers(-6, 7, 2)
-        side = int(rng.integers(118, 134))
-        crop = gray[40 + dy : 40 + dy + side, 160 + dx : 160 + dx + side]
-        face = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA).astype(np.float32)
-        faces.append(np.clip(face * rng.uniform(0.8, 1.2), 0, 255).astype(np.uint8))
-    return faces
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    for split, per_label in (("train", 10), ("val", 3)):
-        for label in LABELS:
-            folder = root / split / label
-            folder.mkdir(parents=True)
-            for i, face in enumerate(astronaut_faces(per_label, rng)):
-                cv2.imwrite(str(folder / f"{i}.png"), face)
-    config = root / "tiny.toml"
-    config.write_text(TINY_CONFIG.format(root=root))
-    argv = ["all", "--config", str(config), "--run-dir", str(root / "run"), "--out"]
-    assert train_main([*argv, str(root / "models")]) == 0
+    build_tiny_models(root)
     return root
 
 

@@ -7,6 +7,7 @@ what to install; the native libraries' own log lines are kept off the terminal m
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,25 @@ def quiet_native_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+def _check_library(library: str) -> None:
+    """Open the library ourselves first: LiteRT's own failure path leaves a noisy ``__del__``."""
+    try:
+        handle = ctypes.CDLL(library)
+    except OSError as exc:
+        raise DelegateError(_missing(library, str(exc))) from None
+    if not hasattr(handle, "tflite_plugin_create_delegate"):
+        raise DelegateError(f"cannot load delegate {library}: it is not a TFLite delegate library")
+
+
+def _missing(library: str, reason: str) -> str:
+    if library == EDGETPU_LIBRARY:
+        return (
+            "Edge TPU runtime not found (libedgetpu.so.1): install libedgetpu1-std from "
+            "Coral's apt repository and plug in the accelerator"
+        )
+    return f"cannot load delegate {library}: {reason.strip().splitlines()[0] if reason else ''}"
+
+
 def load_delegate(name: str):
     """The LiteRT delegate object for ``edgetpu`` or a library path; ``None`` for ``cpu``."""
     if name == "cpu":
@@ -50,14 +70,9 @@ def load_delegate(name: str):
         raise DelegateError(
             f"unknown delegate {name!r}: use cpu, edgetpu, gpu or the path of a delegate library"
         )
+    _check_library(library)
     try:
         with quiet_native_stderr():
             return litert.load_delegate(library)
     except (ValueError, OSError, RuntimeError) as exc:
-        if name == "edgetpu":
-            raise DelegateError(
-                "Edge TPU runtime not found (libedgetpu.so.1): install libedgetpu1-std from "
-                "Coral's apt repository and plug in the accelerator"
-            ) from exc
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DelegateError(f"cannot load delegate {library}: {reason}") from exc
+        raise DelegateError(_missing(library, str(exc) or type(exc).__name__)) from None

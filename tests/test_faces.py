@@ -1,0 +1,109 @@
+"""Face crops, eye alignment and the IoU tracker, on the astronaut photo and synthetic boxes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from stream.faces.crop import CropSpec, crop_face, eye_angle
+from stream.faces.detector import Detection, FaceDetector
+from stream.faces.tracker import IouTracker, iou
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    detector = FaceDetector("short", min_score=0.5, max_faces=4)
+    yield detector
+    detector.close()
+
+
+def astronaut_rgb() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+def test_detector_finds_the_astronaut_with_eyes_in_the_box(detector: FaceDetector) -> None:
+    found = detector.detect(astronaut_rgb())
+    assert len(found) == 1
+    face = found[0]
+    x, y, w, h = face.box
+    for ex, ey in (face.right_eye, face.left_eye):
+        assert x < ex < x + w and y < ey < y + h
+    assert face.right_eye[0] < face.left_eye[0]  # the person's right eye is on the image's left
+    assert face.score > 0.5
+
+
+def test_full_range_model_finds_smaller_faces_and_max_faces_caps(detector: FaceDetector) -> None:
+    head = astronaut_rgb()[20:340, 65:385]
+    four = np.ascontiguousarray(np.hstack([head] * 4))
+    assert len(detector.detect(four)) == 0  # too small for the short-range model
+    full = FaceDetector("full", min_score=0.5, max_faces=8)
+    capped = FaceDetector("full", min_score=0.5, max_faces=2)
+    try:
+        assert len(full.detect(four)) == 4
+        assert len(capped.detect(four)) == 2
+    finally:
+        full.close()
+        capped.close()
+    with pytest.raises(ValueError, match="short, full"):
+        FaceDetector("huge")
+
+
+def test_alignment_levels_a_rotated_face(detector: FaceDetector) -> None:
+    image = astronaut_rgb()
+    upright = detector.detect(image)[0]
+    matrix = cv2.getRotationMatrix2D((256, 256), 20, 1.0)  # turn the photo 20° anticlockwise
+    rotated = cv2.warpAffine(image, matrix, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+    tilted = detector.detect(rotated)[0]
+    assert abs(eye_angle(upright, 512, 512)) < 8
+    assert abs(eye_angle(tilted, 512, 512) - eye_angle(upright, 512, 512) + 20) < 6
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    gray_rotated = cv2.cvtColor(rotated, cv2.COLOR_RGB2GRAY)
+    spec = CropSpec(1.2, -0.05)
+    straight = crop_face(gray, upright, spec).astype(np.float32)
+    aligned = crop_face(gray_rotated, tilted, spec).astype(np.float32)
+    unaligned = crop_face(gray_rotated, tilted, CropSpec(1.2, -0.05, align_eyes=False))
+    assert np.abs(aligned - straight).mean() < np.abs(unaligned - straight).mean()
+
+
+def test_crop_matches_convention_on_a_known_box() -> None:
+    gray = np.zeros((200, 300), np.uint8)
+    gray[50:150, 100:200] = 255  # a bright 100 px square
+    det = Detection((100 / 300, 50 / 200, 100 / 300, 100 / 200), 0.9, (0.4, 0.5), (0.6, 0.5))
+    crop = crop_face(gray, det, CropSpec(scale=1.0, shift_y=0.0), size=48)
+    assert crop.shape == (48, 48) and crop.dtype == np.uint8
+    assert crop[4:-4, 4:-4].min() > 200  # the crop is exactly the square
+    wider = crop_face(gray, det, CropSpec(scale=2.0, shift_y=0.0), size=48)
+    assert wider[0, 0] == 0 and wider[24, 24] == 255
+    lower = crop_face(gray, det, CropSpec(scale=1.0, shift_y=0.25), size=48)
+    assert lower[-4:].max() == 0 and lower[:4].min() == 255  # moved down a quarter side
+
+
+def test_iou() -> None:
+    assert iou((0, 0, 1, 1), (0, 0, 1, 1)) == 1.0
+    assert iou((0, 0, 1, 1), (2, 2, 1, 1)) == 0.0
+    assert iou((0, 0, 2, 1), (1, 0, 2, 1)) == pytest.approx(1 / 3)
+
+
+def test_tracker_keeps_ids_and_expires_tracks() -> None:
+    tracker = IouTracker(min_iou=0.3, max_missed=2)
+    a, b = (0.1, 0.1, 0.2, 0.2), (0.6, 0.6, 0.2, 0.2)
+    first = tracker.update([a, b])
+    assert [t.id for t in first] == [1, 2]
+    moved = tracker.update([(0.62, 0.6, 0.2, 0.2), (0.12, 0.1, 0.2, 0.2)])
+    assert [t.id for t in moved] == [2, 1]
+    for _ in range(3):
+        tracker.update([])
+    assert [t.id for t in tracker.update([a])] == [3]
+
+
+def test_smoothing_steadies_a_flickering_label() -> None:
+    tracker = IouTracker(alpha=0.3)
+    happy, sad = np.eye(7)[3], np.eye(7)[4]
+    track = tracker.update([(0, 0, 1, 1)])[0]
+    labels = []
+    for i in range(10):
+        track = tracker.update([(0, 0, 1, 1)])[0]
+        labels.append(int(np.argmax(track.smooth(sad if i % 4 == 3 else happy, tracker.alpha))))
+    assert labels.count(3) == 10
