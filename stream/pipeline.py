@@ -39,6 +39,7 @@ class PipelineOptions:
     send_codes: bool = False
     stats_interval: float = 1.0
     max_frames: int | None = None
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -102,11 +103,14 @@ class Pipeline:
         return self._stop.is_set()
 
     def run(self) -> Counters:
-        """Process until the source ends, ``max_frames`` is reached or :meth:`stop` is called."""
+        """Process until the source ends, a limit is reached or :meth:`stop` is called."""
         self._started = time.monotonic()
         next_stats = self._started
+        end = None if self.options.max_seconds is None else self._started + self.options.max_seconds
         while not self._stop.is_set():
             now = time.monotonic()
+            if end is not None and now >= end:
+                break
             if now >= next_stats:
                 self.publish_stats()
                 next_stats = now + self.options.stats_interval

@@ -178,7 +178,9 @@ def build_publisher(args: argparse.Namespace) -> Publisher:
     )
 
 
-def run_pipeline(args: argparse.Namespace, source_spec: str, camera_id: str) -> int:
+def run_pipeline(
+    args: argparse.Namespace, source_spec: str, camera_id: str, max_seconds: float | None = None
+) -> int:
     """Open everything ``args`` asks for, run until the source ends or a signal, close it all."""
     if args.wait_subscribers < 0:
         raise EmostreamError("--wait-subscribers cannot be negative")
@@ -210,7 +212,12 @@ def run_pipeline(args: argparse.Namespace, source_spec: str, camera_id: str) -> 
             source,
             recognizer,
             publisher,
-            PipelineOptions(camera_id, send_codes=args.send_codes, max_frames=args.max_frames),
+            PipelineOptions(
+                camera_id,
+                send_codes=args.send_codes,
+                max_frames=args.max_frames,
+                max_seconds=max_seconds,
+            ),
             recorder,
             window,
         )
