@@ -184,27 +184,26 @@ def run_pipeline(
     """Open everything ``args`` asks for, run until the source ends or a signal, close it all."""
     if args.wait_subscribers < 0:
         raise EmostreamError("--wait-subscribers cannot be negative")
-    models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
-    reconnect = ReconnectPolicy(max_attempts=getattr(args, "reconnect_attempts", None))
     with contextlib.ExitStack() as stack:
+        window = Window(f"emostream {camera_id}") if args.show else None
+        if window is not None:
+            stack.callback(window.close)
+        models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
+        publisher = build_publisher(args)
+        stack.callback(publisher.close)
         source = open_source(
             source_spec,
             realtime=getattr(args, "realtime", False),
             loop=getattr(args, "loop", False),
-            reconnect=reconnect,
+            reconnect=ReconnectPolicy(max_attempts=getattr(args, "reconnect_attempts", None)),
             transport=getattr(args, "rtsp_transport", "tcp"),
         )
         stack.callback(source.close)
-        detector = FaceDetector(args.detector, args.min_score, args.max_faces)
-        stack.callback(detector.close)
-        publisher = build_publisher(args)
-        stack.callback(publisher.close)
         recorder = Recorder(args.record, source.info.fps or 25.0) if args.record else None
         if recorder is not None:
             stack.callback(recorder.close)
-        window = Window(f"emostream {camera_id}") if args.show else None
-        if window is not None:
-            stack.callback(window.close)
+        detector = FaceDetector(args.detector, args.min_score, args.max_faces)
+        stack.callback(detector.close)
         recognizer = Recognizer(
             models, detector, IouTracker(alpha=args.smoothing), min_quality=args.min_quality
         )
@@ -226,7 +225,10 @@ def run_pipeline(
                 log.info(
                     "waiting for %d subscriber(s) on %s", args.wait_subscribers, publisher.endpoint
                 )
-                if not publisher.wait_for_subscribers(args.wait_subscribers, args.wait_timeout):
+                joined = publisher.wait_for_subscribers(
+                    args.wait_subscribers, args.wait_timeout, cancelled=lambda: pipeline.stopping
+                )
+                if not joined:
                     if pipeline.stopping:
                         return 130
                     raise EmostreamError(

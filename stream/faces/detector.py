@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.codes.delegates import quiet_native_stderr
+
 MODELS = {"short": 0, "full": 1}
 
 
@@ -44,9 +46,12 @@ class FaceDetector:
         if model not in MODELS:
             raise ValueError(f"detector model must be one of {', '.join(MODELS)}")
         self.max_faces = max_faces
-        self._detector = _import_face_detection().FaceDetection(
-            min_detection_confidence=min_score, model_selection=MODELS[model]
-        )
+        self.min_score = min_score
+        with quiet_native_stderr():
+            self._detector = _import_face_detection().FaceDetection(
+                min_detection_confidence=min_score, model_selection=MODELS[model]
+            )
+            self._detector.process(np.zeros((64, 64, 3), np.uint8))  # its start-up log lines
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         result = self._detector.process(rgb)
@@ -62,6 +67,8 @@ class FaceDetector:
                     left_eye=(points[1].x, points[1].y),
                 )
             )
+        # The graph's own threshold lets some weaker detections through; apply it here too.
+        found = [d for d in found if d.score >= self.min_score]
         found.sort(key=lambda d: d.score, reverse=True)
         return found[: self.max_faces]
 

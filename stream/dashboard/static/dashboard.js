@@ -1,0 +1,311 @@
+// emostream dashboard: renders the state the server pushes over /ws, one card per camera.
+// Everything from the bus goes into the page as text (textContent), never as HTML.
+"use strict";
+
+const COLORS = {
+  angry: "#d64545",
+  disgust: "#6b8e23",
+  fear: "#8e5bd6",
+  happy: "#e0a800",
+  sad: "#3b73d6",
+  surprise: "#f08a24",
+  neutral: "#8a8f98",
+  contempt: "#1a9e8f",
+};
+const NO_FACE_COLOR = "#d0d7de";
+const SERVER_SILENT_MS = 5000;
+const PREVIEW_EVERY_MS = 1000;
+
+function colorOf(label) {
+  if (COLORS[label]) return COLORS[label];
+  let hash = 0;
+  for (const ch of label) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return `hsl(${hash % 360}, 55%, 50%)`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svgEl(tag, attrs) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+function fmt(value, digits = 1, unit = "") {
+  return typeof value === "number" && Number.isFinite(value) ? `${value.toFixed(digits)}${unit}` : "–";
+}
+
+function pct(p) {
+  return typeof p === "number" ? `${Math.round(p * 100)}%` : "–";
+}
+
+function duration(seconds) {
+  if (typeof seconds !== "number") return "–";
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+// ---- one card per camera -------------------------------------------------------------------
+
+const METRICS = ["fps", "latency", "publish", "dropped", "missed", "reconnects", "malformed", "source"];
+const METRIC_NAMES = {
+  fps: "FPS",
+  latency: "Latency",
+  publish: "Capture→publish",
+  dropped: "Dropped",
+  missed: "Missed here",
+  reconnects: "Reconnects",
+  malformed: "Malformed",
+  source: "Source",
+};
+
+class CameraCard {
+  constructor(camera) {
+    this.root = el("section", "card");
+    this.root.dataset.camera = camera;
+    const head = el("div", "card-head");
+    head.append(el("h2", null, camera));
+    this.badge = head.appendChild(el("span", "badge", "LIVE"));
+    this.frameNo = head.appendChild(el("span", "frame-no"));
+    this.body = el("div", "body");
+    const metrics = this.body.appendChild(el("div", "metrics"));
+    this.metrics = {};
+    for (const key of METRICS) {
+      const box = metrics.appendChild(el("div", "metric"));
+      box.dataset.metric = key;
+      box.append(el("div", "name", METRIC_NAMES[key]));
+      this.metrics[key] = { box, value: box.appendChild(el("div", "value", "–")), sub: box.appendChild(el("div", "sub", "\u00a0")) };
+    }
+    const facesRow = this.body.appendChild(el("div", "faces-row"));
+    this.faces = facesRow.appendChild(el("div", "faces"));
+    this.preview = facesRow.appendChild(el("img", "preview"));
+    this.faceViews = new Map();
+    this.noFace = el("div", "no-face", "No face in view");
+    const timeline = this.body.appendChild(el("div", "timeline"));
+    this.timelineTitle = timeline.appendChild(el("div", "timeline-title", "Dominant expression"));
+    this.svg = timeline.appendChild(svgEl("svg", { preserveAspectRatio: "none", viewBox: "0 0 300 1" }));
+    const axis = timeline.appendChild(el("div", "axis"));
+    this.axisStart = axis.appendChild(el("span"));
+    axis.append(el("span", null, "now"));
+    this.legend = timeline.appendChild(el("div", "legend"));
+    this.timelineKey = "";
+    this.preview.hidden = true;
+    this.preview.alt = `latest preview from ${camera}`;
+    this.previewVersion = 0;
+    this.previewLoadedAt = 0;
+    this.root.append(head, this.body);
+  }
+
+  metric(key, value, sub, alert = false) {
+    const m = this.metrics[key];
+    m.value.textContent = value;
+    m.sub.textContent = sub || "\u00a0";
+    m.box.classList.toggle("alert", alert);
+  }
+
+  update(cam) {
+    this.root.dataset.status = cam.status;
+    this.badge.textContent = cam.status === "stale" ? `STALE · no messages for ${duration(cam.age_s)}` : "LIVE";
+    this.frameNo.textContent = cam.frame ? `frame ${cam.frame.frame}` : "";
+    const stats = cam.stats || {};
+    const lat = cam.latency;
+    this.metric("fps", fmt(stats.fps), `received ${cam.rx_fps}/s`);
+    this.metric("latency", fmt(lat.total_ms, 1, " ms"), `pipeline, avg ${fmt(lat.total_avg_ms, 1, " ms")}`);
+    this.metric("publish", fmt(lat.capture_to_publish_ms, 1, " ms"), `avg ${fmt(lat.capture_to_publish_avg_ms, 1, " ms")}`);
+    const count = (v) => (typeof v === "number" ? v : 0); // stats fields beyond fps are unchecked
+    const dropped = count(stats.dropped_source) + count(stats.dropped_socket);
+    this.metric("dropped", cam.stats ? String(dropped) : "–", cam.stats ? `source ${stats.dropped_source ?? "–"} · socket ${stats.dropped_socket ?? "–"}` : "no stats yet", dropped > 0);
+    this.metric("missed", String(cam.missed_frames), "frame-number gaps", cam.missed_frames > 0);
+    this.metric("reconnects", cam.stats ? String(stats.reconnects ?? "–") : "–", "source reconnects", count(stats.reconnects) > 0);
+    this.metric("malformed", String(cam.malformed), "messages skipped", cam.malformed > 0);
+    this.metric("source", stats.source_state ?? "–", cam.stats ? `up ${duration(stats.uptime_s)}` : "", cam.stats && stats.source_state !== "running");
+    this.updateFaces(cam);
+    this.updateTimeline(cam);
+    this.updatePreview(cam);
+  }
+
+  updateFaces(cam) {
+    const faces = cam.frame ? cam.frame.faces : [];
+    const seen = new Set();
+    faces.forEach((face, index) => {
+      seen.add(face.id);
+      let view = this.faceViews.get(face.id);
+      if (!view) {
+        view = new FaceView(face.id);
+        this.faceViews.set(face.id, view);
+      }
+      view.update(face, cam.labels);
+      const here = this.faces.children[index] || null;
+      if (here !== view.root) this.faces.insertBefore(view.root, here); // message order
+    });
+    for (const [id, view] of this.faceViews) {
+      if (!seen.has(id)) {
+        view.root.remove();
+        this.faceViews.delete(id);
+      }
+    }
+    if (faces.length === 0) this.faces.append(this.noFace);
+    else this.noFace.remove();
+  }
+
+  updateTimeline(cam) {
+    const tl = cam.timeline;
+    const key = `${tl.end}|${cam.labels.join(",")}|${tl.dominant.join(",")}`;
+    if (key === this.timelineKey) return;
+    this.timelineKey = key;
+    const n = tl.dominant.length;
+    this.svg.setAttribute("viewBox", `0 0 ${n} 1`);
+    this.svg.replaceChildren();
+    const used = new Set();
+    let start = 0;
+    for (let i = 1; i <= n; i++) {
+      const value = tl.dominant[start];
+      if (i < n && tl.dominant[i] === value) continue;
+      if (value !== null) {
+        const label = value < 0 ? "no face" : cam.labels[value];
+        used.add(label);
+        const rect = svgEl("rect", { x: start, y: 0, width: i - start, height: 1, fill: value < 0 ? NO_FACE_COLOR : colorOf(label) });
+        rect.dataset.label = label;
+        rect.append(svgEl("title", {}));
+        rect.firstChild.textContent = `${label}, ${n - start} s ago to ${n - i} s ago`;
+        this.svg.append(rect);
+      }
+      start = i;
+    }
+    this.timelineTitle.textContent = `Dominant expression, last ${duration(n * tl.step_s)}`;
+    this.axisStart.textContent = `−${duration(n * tl.step_s)}`;
+    this.legend.replaceChildren();
+    for (const label of [...cam.labels, "no face"]) {
+      if (!used.has(label)) continue;
+      const item = this.legend.appendChild(el("span", null, label));
+      item.style.setProperty("--swatch", label === "no face" ? NO_FACE_COLOR : colorOf(label));
+    }
+  }
+
+  updatePreview(cam) {
+    if (!cam.preview || cam.preview.version === this.previewVersion) return;
+    if (Date.now() - this.previewLoadedAt < PREVIEW_EVERY_MS) return;
+    this.previewVersion = cam.preview.version;
+    this.previewLoadedAt = Date.now();
+    this.preview.src = `/api/preview/${encodeURIComponent(this.root.dataset.camera)}?v=${cam.preview.version}`;
+    this.preview.hidden = false;
+  }
+}
+
+class FaceView {
+  constructor(id) {
+    this.root = el("div", "face");
+    this.root.dataset.faceId = id;
+    const head = this.root.appendChild(el("div", "face-head"));
+    head.append(el("span", "face-id", `face ${id}`));
+    this.label = head.appendChild(el("span", "face-label"));
+    this.conf = head.appendChild(el("span", "face-conf"));
+    this.uncertain = head.appendChild(el("span", "tag", "uncertain"));
+    this.bars = this.root.appendChild(el("div", "bars"));
+    this.barViews = new Map();
+  }
+
+  update(face, labels) {
+    this.root.dataset.label = face.label;
+    this.label.textContent = face.label;
+    this.label.style.color = colorOf(face.label);
+    this.conf.textContent = pct(face.confidence);
+    this.uncertain.hidden = !face.uncertain;
+    for (const label of labels) {
+      let bar = this.barViews.get(label);
+      if (!bar) {
+        const row = this.bars.appendChild(el("div", "bar-row"));
+        row.dataset.label = label;
+        row.append(el("span", "bar-name", label));
+        const track = row.appendChild(el("span", "bar-track"));
+        const fill = track.appendChild(el("span", "bar-fill"));
+        fill.style.background = colorOf(label);
+        bar = { row, fill, value: row.appendChild(el("span", "bar-value")) };
+        this.barViews.set(label, bar);
+      }
+      const p = face.probs[label] ?? 0;
+      bar.row.dataset.p = p.toFixed(3);
+      bar.fill.style.width = `${Math.max(0, Math.min(1, p)) * 100}%`;
+      bar.value.textContent = pct(p);
+    }
+  }
+}
+
+// ---- page ----------------------------------------------------------------------------------
+
+const cards = new Map();
+
+function setPill(id, state, text) {
+  const pill = document.getElementById(id);
+  pill.dataset.state = state;
+  pill.textContent = text;
+}
+
+function render(state) {
+  const link = state.link;
+  setPill("link", link.connected ? "connected" : "disconnected", `publisher ${link.endpoint}: ${link.detail}`);
+  const malformed = document.getElementById("malformed");
+  malformed.dataset.count = state.malformed;
+  malformed.textContent = `malformed: ${state.malformed}`;
+  malformed.title = state.last_malformed ? `last: ${state.last_malformed.reason} (${state.last_malformed.topic})` : "";
+  const main = document.getElementById("cameras");
+  document.getElementById("empty").hidden = state.cameras.length > 0;
+  for (const cam of state.cameras) {
+    let card = cards.get(cam.camera);
+    if (!card) {
+      card = new CameraCard(cam.camera);
+      cards.set(cam.camera, card);
+      main.append(card.root);
+    }
+    card.update(cam);
+  }
+}
+
+let socket = null;
+let lastMessageAt = 0;
+let retryMs = 500;
+
+function offline(isOffline) {
+  document.body.classList.toggle("offline", isOffline);
+  document.getElementById("offline").hidden = !isOffline;
+  setPill("server", isOffline ? "reconnecting" : "live", isOffline ? "dashboard: reconnecting…" : "dashboard: live");
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  socket = new WebSocket(`${scheme}${location.host}/ws`);
+  socket.onopen = () => {
+    retryMs = 500;
+    lastMessageAt = Date.now();
+    offline(false);
+  };
+  socket.onmessage = (event) => {
+    lastMessageAt = Date.now();
+    try {
+      render(JSON.parse(event.data));
+    } catch (err) {
+      console.error("could not render a state update", err);
+    }
+  };
+  socket.onclose = () => {
+    offline(true);
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 5000);
+  };
+}
+
+// The server pushes at least once a second; silence means a hung connection, so start over.
+setInterval(() => {
+  if (socket && socket.readyState === WebSocket.OPEN && Date.now() - lastMessageAt > SERVER_SILENT_MS) {
+    socket.close();
+  }
+}, 1000);
+
+connect();
