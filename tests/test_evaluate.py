@@ -1,0 +1,106 @@
+"""`emostream evaluate` on labelled folders: direct crops, and full scenes through the detector."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stream.evaluate import evaluate_crops, evaluate_scenes
+from stream.faces.detector import FaceDetector
+from stream.faces.paste import paste_face
+from stream.models import load_models
+from tests.tiny_models import astronaut_faces
+
+REPO = Path(__file__).resolve().parents[1]
+FER_VAL = REPO.parent / "shared" / "datasets" / "fer2013" / "val"
+SHIPPED = (REPO / "models" / "manifest.json").exists()
+
+
+def evaluate_cli(*args: str, model_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "stream", "evaluate", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "EMOSTREAM_MODELS": str(model_dir)},
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(3)
+    for label in ("happy", "sad"):
+        (root / label).mkdir()
+        for i, face in enumerate(astronaut_faces(4, rng)):
+            cv2.imwrite(str(root / label / f"{i}.png"), cv2.resize(face, (160, 160)))
+    return root
+
+
+def test_evaluate_json_counts_every_image(labelled: Path, model_dir: Path) -> None:
+    result = evaluate_cli(str(labelled), "--json", model_dir=model_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 8 and 0 <= report["accuracy"] <= 1
+    assert set(report["recall"]) == set(load_models(model_dir).manifest.labels)
+    assert np.asarray(report["confusion"]).sum() == 8
+
+
+def test_evaluate_detect_counts_images_without_a_face(labelled: Path, model_dir: Path) -> None:
+    blank = labelled / "happy" / "blank.png"
+    cv2.imwrite(str(blank), np.full((160, 160), 128, np.uint8))
+    try:
+        result = evaluate_cli(str(labelled), "--detect", "--json", model_dir=model_dir)
+    finally:
+        blank.unlink()
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 9 and report["no_face"] == 1
+
+
+def test_evaluate_table_and_bad_folder(labelled: Path, model_dir: Path) -> None:
+    table = evaluate_cli(str(labelled), model_dir=model_dir)
+    assert table.returncode == 0
+    assert "accuracy:" in table.stdout and "confusion matrix" in table.stdout
+    (labelled / "bored").mkdir()
+    try:
+        bad = evaluate_cli(str(labelled), model_dir=model_dir)
+    finally:
+        (labelled / "bored").rmdir()
+    assert bad.returncode != 0
+    assert (
+        bad.stderr.strip()
+        .splitlines()[-1]
+        .endswith("(expected angry, disgust, fear, happy, sad, surprise, neutral)")
+    )
+    assert len([line for line in bad.stderr.splitlines() if line.strip()]) == 1
+
+
+@pytest.mark.skipif(not FER_VAL.is_dir(), reason="../shared/datasets/fer2013 is not available")
+@pytest.mark.skipif(not SHIPPED, reason="needs the shipped models, trained on FER2013")
+def test_pasted_training_faces_classify_as_well_as_the_faces_themselves() -> None:
+    models = load_models(REPO / "models")
+    labels = models.manifest.labels
+    faces, targets = [], []
+    for index, label in enumerate(labels):
+        for path in sorted((FER_VAL / label).glob("*.jpg"))[:50]:
+            faces.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+            targets.append(index)
+    faces_array, targets_array = np.stack(faces), np.asarray(targets)
+    direct = evaluate_crops(models, faces_array, targets_array)
+    rng = np.random.default_rng(0)
+    frames = [paste_face(face, rng).frame for face in faces_array]
+    detector = FaceDetector("short", 0.5, 1)
+    try:
+        scenes = evaluate_scenes(models, frames, targets_array, detector)
+    finally:
+        detector.close()
+    assert scenes.no_face <= 0.1 * len(frames)
+    assert scenes.accuracy >= direct.accuracy - 0.06
