@@ -14,6 +14,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
+import numpy as np
+
 from stream.annotate import annotate
 from stream.outputs import Recorder, Window
 from stream.publish import schema
@@ -40,6 +43,8 @@ class PipelineOptions:
     stats_interval: float = 1.0
     max_frames: int | None = None
     max_seconds: float | None = None
+    preview_fps: float = 0.0
+    preview_width: int = 480
 
 
 @dataclass
@@ -94,6 +99,8 @@ class Pipeline:
         self._started = time.monotonic()
         self._frame_topic = schema.frame_topic(options.camera_id)
         self._stats_topic = schema.stats_topic(options.camera_id)
+        self._preview_topic = schema.preview_topic(options.camera_id)
+        self._next_preview = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -157,12 +164,24 @@ class Pipeline:
         )
         if self.sink.send(self._frame_topic, schema.encode(message)):
             self.counters.published += 1
-        if self.recorder is not None or self.window is not None:
+        preview_due = self.options.preview_fps > 0 and time.monotonic() >= self._next_preview
+        if self.recorder is not None or self.window is not None or preview_due:
             annotated = annotate(frame.image, result.faces, labels)
             if self.recorder is not None:
                 self.recorder.write(annotated)
             if self.window is not None:
                 self.window.show(annotated)
+            if preview_due:
+                self._next_preview = time.monotonic() + 1.0 / self.options.preview_fps
+                self.sink.send(self._preview_topic, self._jpeg(annotated))
+
+    def _jpeg(self, image: np.ndarray) -> bytes:
+        """A small JPEG for dashboards: width capped, quality modest, it is only a preview."""
+        height, width = image.shape[:2]
+        if width > self.options.preview_width:
+            size = (self.options.preview_width, round(height * self.options.preview_width / width))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 70])[1].tobytes()
 
     def publish_stats(self) -> None:
         now = time.monotonic()

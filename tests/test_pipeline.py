@@ -76,10 +76,11 @@ def test_file_streams_every_frame_to_a_waiting_subscriber(
     process = emostream(
         "run", "--source", str(clip), "--publish", endpoint, "--camera-id", "lab",
         "--wait-subscribers", "1", "--wait-timeout", "30", "--send-codes",
-        "--record", str(record), model_dir=model_dir,
+        "--record", str(record), "--preview-fps", "50", model_dir=model_dir,
     )  # fmt: skip
     with Subscriber(endpoint, ["emostream/lab"]) as subscriber:
         frames, stats = collect(subscriber, 24)
+        assert subscriber.malformed == 0  # the JPEG previews are skipped, not malformed
     code, _, err = finish(process)
     assert code == 0, err
     assert [f["frame"] for f in frames] == list(range(24))
@@ -225,3 +226,27 @@ def test_real_video_finds_a_face_in_nearly_every_frame(model_dir: Path) -> None:
     assert found >= 0.95 * len(frames)
     ids = [f["faces"][0]["id"] for f in frames if f["faces"]]
     assert max(set(ids), key=ids.count) == ids[-1]
+
+
+def test_preview_jpegs_are_published_at_a_low_rate(make_clip, model_dir: Path) -> None:
+    import zmq
+
+    clip = make_clip(frames=48)
+    endpoint = free_endpoint()
+    context = zmq.Context.instance()
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"emostream/prev/preview")
+    sub.setsockopt(zmq.RCVTIMEO, 30_000)
+    sub.connect(endpoint)
+    process = emostream(
+        "run", "--source", str(clip), "--publish", endpoint, "--camera-id", "prev",
+        "--wait-subscribers", "1", "--preview-fps", "2", model_dir=model_dir,
+    )  # fmt: skip
+    try:
+        topic, jpeg = sub.recv_multipart()
+    finally:
+        sub.close(linger=0)
+    assert finish(process)[0] == 0
+    assert topic == b"emostream/prev/preview"
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (240, 320, 3)

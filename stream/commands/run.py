@@ -48,6 +48,16 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -85,6 +95,13 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--wait-timeout", type=float, default=None, metavar="S", help="give up waiting after S s"
+    )
+    out.add_argument(
+        "--preview-fps",
+        type=_non_negative,
+        default=0.0,
+        metavar="FPS",
+        help="also publish an annotated JPEG this often, for dashboards (default: off)",
     )
     out.add_argument("--curve-secret", type=Path, help="server secret key (emostream keys)")
     out.add_argument("--curve-clients", type=Path, help="folder of allowed client public keys")
@@ -216,6 +233,7 @@ def run_pipeline(
                 send_codes=args.send_codes,
                 max_frames=args.max_frames,
                 max_seconds=max_seconds,
+                preview_fps=args.preview_fps,
             ),
             recorder,
             window,

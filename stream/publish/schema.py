@@ -4,7 +4,9 @@ Each message is two ZeroMQ frames, ``[topic, payload]``:
 
 - topic ``emostream/<camera-id>`` carries one :func:`frame_message` per processed frame, also when
   no face was found (``faces`` is then empty);
-- topic ``emostream/<camera-id>/stats`` carries one :func:`stats_message` a second.
+- topic ``emostream/<camera-id>/stats`` carries one :func:`stats_message` a second;
+- topic ``emostream/<camera-id>/preview`` (only with ``--preview-fps``) carries an annotated JPEG
+  of a frame, raw bytes rather than JSON, at a low rate for dashboards.
 
 The payload is UTF-8 JSON with a ``schema`` field (``emostream.frame/1`` or ``emostream.stats/1``).
 A reader accepts any message whose schema name matches and whose major version it knows, and
@@ -41,6 +43,7 @@ FRAME_SCHEMA = "emostream.frame/1"
 STATS_SCHEMA = "emostream.stats/1"
 TOPIC_PREFIX = "emostream/"
 STATS_SUFFIX = "/stats"
+PREVIEW_SUFFIX = "/preview"
 LATENCY_STAGES = ("capture", "detect", "crop", "encode", "head", "total")
 
 
@@ -54,6 +57,10 @@ def frame_topic(camera: str) -> bytes:
 
 def stats_topic(camera: str) -> bytes:
     return f"{TOPIC_PREFIX}{camera}{STATS_SUFFIX}".encode()
+
+
+def preview_topic(camera: str) -> bytes:
+    return f"{TOPIC_PREFIX}{camera}{PREVIEW_SUFFIX}".encode()
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -20,7 +20,13 @@ import zmq
 from stream.errors import PublishError
 from stream.publish.curve import secure_client
 from stream.publish.publisher import attach
-from stream.publish.schema import STATS_SUFFIX, TOPIC_PREFIX, MessageError, decode
+from stream.publish.schema import (
+    PREVIEW_SUFFIX,
+    STATS_SUFFIX,
+    TOPIC_PREFIX,
+    MessageError,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,8 @@ class Subscriber:
             yield message
 
     def _parse(self, frames: list[bytes]) -> Message | None:
+        if len(frames) == 2 and frames[0].endswith(PREVIEW_SUFFIX.encode()):
+            return None  # JPEG previews are for dashboards, not for JSON readers
         try:
             if len(frames) != 2:
                 raise MessageError(f"{len(frames)} frames, expected [topic, payload]")
