@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from stream.codes.delegates import load_delegate
-from stream.codes.runner import ModelRunner, open_runner
+from stream.codes.runner import InterpreterRunner, open_runner
 from stream.errors import DelegateError, ModelError
 from stream.models import load_models
 
@@ -35,10 +35,12 @@ def test_models_load_and_agree_with_the_manifest(model_dir: Path) -> None:
 
 
 def test_a_batch_gives_the_same_codes_as_one_face_at_a_time(model_dir: Path) -> None:
-    runner = ModelRunner(model_dir / "encoder.tflite")
+    runner = InterpreterRunner(model_dir / "encoder.tflite")
     faces = np.random.default_rng(1).integers(0, 256, (6, 48, 48, 1), dtype=np.uint8)
     batched = runner.run(faces)
-    single = np.concatenate([ModelRunner(model_dir / "encoder.tflite").run(f[None]) for f in faces])
+    single = np.concatenate(
+        [InterpreterRunner(model_dir / "encoder.tflite").run(f[None]) for f in faces]
+    )
     np.testing.assert_array_equal(batched, single)
     assert runner.run(faces[:0]).shape == (0, *batched.shape[1:])
 
@@ -84,7 +86,7 @@ def test_empty_file_is_not_a_model(tmp_path: Path) -> None:
     empty = tmp_path / "empty.tflite"
     empty.write_bytes(b"")
     with pytest.raises(ModelError, match="not a valid TFLite model"):
-        ModelRunner(empty)
+        InterpreterRunner(empty)
 
 
 def test_edgetpu_without_runtime_says_what_to_install(model_dir: Path) -> None:

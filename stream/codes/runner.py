@@ -8,6 +8,7 @@ transpose-conv models), the batch runs one face at a time. The caller never sees
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +53,38 @@ class TensorSpec:
         }
 
 
-class ModelRunner:
+class ModelRunner(ABC):
     """One model file on one delegate, taking and returning quantized arrays, batch first."""
 
+    path: Path
+    delegate: str
+    input: TensorSpec
+    output: TensorSpec
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Quantized input (N, *shape[1:]) → quantized output (N, ...)."""
+        if batch.dtype != self.input.dtype:
+            raise ValueError(f"{self.path.name} takes {self.input.dtype}, got {batch.dtype}")
+        if len(batch) == 0:
+            return np.empty((0, *self.output.shape[1:]), self.output.dtype)
+        return self._run(batch)
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    return path
+
+
+class InterpreterRunner(ModelRunner):
+    """The LiteRT interpreter: XNNPACK on the CPU, or a delegate (Edge TPU, a library path)."""
+
     def __init__(self, path: str | Path, delegate: str = "cpu", threads: int = 2) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
+        self.path = _existing(path)
         self.delegate = delegate
         self._threads = threads
         self._interpreter = self._make_interpreter()
@@ -113,30 +139,21 @@ class ModelRunner:
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._interpreter.get_output_details()[0]["index"])
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Quantized input (N, *shape[1:]) → quantized output (N, ...)."""
-        if batch.dtype != self.input.dtype:
-            raise ValueError(f"{self.path.name} takes {self.input.dtype}, got {batch.dtype}")
-        n = len(batch)
-        if n == 0:
-            return np.empty((0, *self.output.shape[1:]), self.output.dtype)
-        if self._resize(n):
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        if self._resize(len(batch)):
             return self._invoke(batch).copy()
-        return np.concatenate([self._invoke(batch[i : i + 1]) for i in range(n)])
+        return np.concatenate([self._invoke(batch[i : i + 1]) for i in range(len(batch))])
 
 
 class CompiledModelRunner(ModelRunner):
     """LiteRT's ``CompiledModel`` API with the GPU accelerator (CPU fallback for the rest)."""
 
-    def __init__(self, path: str | Path, threads: int = 2) -> None:
+    def __init__(self, path: str | Path) -> None:
         from ai_edge_litert.compiled_model import CompiledModel
         from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
+        self.path = _existing(path)
         self.delegate = "gpu"
-        self._threads = threads
         try:
             with quiet_native_stderr():
                 self._model = CompiledModel.from_file(
@@ -152,17 +169,20 @@ class CompiledModelRunner(ModelRunner):
         probe = litert.Interpreter(model_path=str(self.path))
         self.input = TensorSpec.from_detail(probe.get_input_details()[0])
         self.output = TensorSpec.from_detail(probe.get_output_details()[0])
-        self._batch = 1
-        self._resizable = False
 
-    def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        self._inputs[0].write(np.ascontiguousarray(batch))
-        self._model.run_by_index(0, self._inputs, self._outputs)
+    def _run(self, batch: np.ndarray) -> np.ndarray:
         size = int(np.prod(self.output.shape))
-        return self._outputs[0].read(size, self.output.dtype).reshape(self.output.shape)
+        outputs = []
+        for item in batch:
+            self._inputs[0].write(np.ascontiguousarray(item[None]))
+            self._model.run_by_index(0, self._inputs, self._outputs)
+            outputs.append(
+                self._outputs[0].read(size, self.output.dtype).reshape(self.output.shape)
+            )
+        return np.concatenate(outputs)
 
 
 def open_runner(path: str | Path, delegate: str = "cpu", threads: int = 2) -> ModelRunner:
     if delegate == "gpu":
-        return CompiledModelRunner(path, threads)
-    return ModelRunner(path, delegate, threads)
+        return CompiledModelRunner(path)
+    return InterpreterRunner(path, delegate, threads)
