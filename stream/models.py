@@ -48,6 +48,7 @@ class Manifest:
     crop: CropSpec
     error_quantiles: list[float]
     uncertain_below: float
+    flip_average: bool
     models: dict[str, dict[str, Any]]
     raw: dict[str, Any]
 
@@ -70,6 +71,7 @@ class Manifest:
                 crop=CropSpec.from_dict(raw["crop"]),
                 error_quantiles=[float(v) for v in raw["quality"]["error_quantiles"]],
                 uncertain_below=float(raw["quality"]["uncertain_below"]),
+                flip_average=bool(raw.get("inference", {}).get("flip_average", False)),
                 models=dict(raw["models"]),
                 raw=raw,
             )

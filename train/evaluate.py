@@ -7,6 +7,7 @@ reconstruction-error quantiles behind the quality score).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from stream.faces.calibrate import calibrate_crop
 from stream.faces.detector import FaceDetector
 from stream.faces.paste import paste_face
 from stream.labels.quality import QualityScorer
-from stream.models import load_models
+from stream.models import Models, load_models
 from train.config import TrainConfig
 from train.export import MODEL_FILES
 from train.fit import RunDir, load_splits, to_float
@@ -70,25 +71,50 @@ def error_quantiles(out: Path, faces: np.ndarray) -> list[float]:
     return np.quantile(errors, np.linspace(0, 1, 101)).tolist()
 
 
+def float_probs(encoder: keras.Model, head: keras.Model, images: np.ndarray, flip: bool):
+    x = to_float(images)
+    probs = head.predict(encoder.predict(x, verbose=0), verbose=0)
+    if flip:
+        mirrored = head.predict(encoder.predict(x[:, :, ::-1], verbose=0), verbose=0)
+        probs = (probs + mirrored) / 2
+    return probs
+
+
+def with_flip(models: Models, flip: bool) -> Models:
+    return dataclasses.replace(
+        models, manifest=dataclasses.replace(models.manifest, flip_average=flip)
+    )
+
+
 def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> dict:
     run = RunDir(run_dir)
     out = Path(out_dir)
     splits = load_splits(cfg)
     if splits.val is None:
         raise FileNotFoundError("the config names no val data to evaluate on")
-    val = splits.val
-    encoder = keras.models.load_model(run.model("encoder"))
-    head = keras.models.load_model(run.model("head"))
-    float_probs = head.predict(encoder.predict(to_float(val.images), verbose=0), verbose=0)
-    float_acc = float((float_probs.argmax(1) == val.labels).mean())
-    log.info("float accuracy on val: %.4f", float_acc)
+    val, holdout = splits.val, splits.holdout
 
     crop = calibrate_crop(splits.train.images, seed=cfg.seed)
-    quantiles = error_quantiles(out, splits.holdout.images)
+    quantiles = error_quantiles(out, holdout.images)
     write_manifest(cfg, out, crop, quantiles, UNCERTAIN_BELOW)
     models = load_models(out)
+    # Mirror averaging is a model-selection choice: made on the held-out split, never on val.
+    holdout_acc = {
+        flip: evaluate_crops(with_flip(models, flip), holdout.images, holdout.labels).accuracy
+        for flip in (False, True)
+    }
+    flip = holdout_acc[True] > holdout_acc[False]
+    log.info("holdout int8 accuracy %s: mirror averaging %s", holdout_acc, "on" if flip else "off")
+    write_manifest(cfg, out, crop, quantiles, UNCERTAIN_BELOW, flip_average=flip)
+    models = load_models(out)
     int8 = evaluate_crops(models, val.images, val.labels)
-    log.info("int8 accuracy on val: %.4f", int8.accuracy)
+    single = evaluate_crops(with_flip(models, False), val.images, val.labels)
+    log.info("int8 accuracy on val: %.4f (single crop %.4f)", int8.accuracy, single.accuracy)
+
+    encoder = keras.models.load_model(run.model("encoder"))
+    head = keras.models.load_model(run.model("head"))
+    float_acc = float((float_probs(encoder, head, val.images, flip).argmax(1) == val.labels).mean())
+    log.info("float accuracy on val: %.4f", float_acc)
 
     rng = np.random.default_rng(cfg.seed)
     frames = [paste_face(face, rng).frame for face in val.images]
@@ -102,7 +128,10 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
     evaluation = {
         "float_accuracy": round(float_acc, 4),
         "int8": int8.to_dict(),
+        "int8_single_crop": round(single.accuracy, 4),
         "int8_detect": detected.to_dict(),
+        "flip_average": flip,
+        "holdout_int8": {"single_crop": holdout_acc[False], "flip_average": holdout_acc[True]},
         "ablations": {k: round(v, 4) for k, v in ablations(run, cfg.seed).items()},
         "crop": crop.to_dict(),
         "error_quantiles": quantiles,

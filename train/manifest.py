@@ -43,6 +43,7 @@ def write_manifest(
     crop: CropSpec,
     error_quantiles: list[float],
     uncertain_below: float,
+    flip_average: bool = False,
     accuracy: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
 ) -> Path:
@@ -59,6 +60,10 @@ def write_manifest(
         },
         "code_size": cfg.model.code_size,
         "preprocessing": "none beyond the crop: the encoder takes raw uint8 grayscale pixels",
+        "inference": {
+            "flip_average": flip_average,
+            "flip_average_text": "average the head's probabilities for the crop and its mirror",
+        },
         "crop": {**crop.to_dict(), "reference": "mediapipe face detection", "text": CROP_TEXT},
         "quality": {
             "metric": "mean squared reconstruction error on [0, 1] pixels, int8 encoder+decoder",

@@ -123,6 +123,7 @@ def write_report(
             "n": ev["int8"]["n"],
             "float": ev["float_accuracy"],
             "int8": ev["int8"]["accuracy"],
+            "int8_single_crop": ev["int8_single_crop"],
             "int8_through_detection": ev["int8_detect"]["accuracy"],
         }
     }
@@ -132,6 +133,7 @@ def write_report(
         CropSpec.from_dict(ev["crop"]),
         ev["error_quantiles"],
         UNCERTAIN_BELOW,
+        flip_average=ev["flip_average"],
         accuracy=accuracy,
         training={"command": command, "seed": cfg.seed, "epochs": _epochs(cfg)},
     )
@@ -149,6 +151,14 @@ def write_report(
         ["fine-tuned encoder + head (int8, shipped)", _pct(ev["int8"]["accuracy"])]
     )
     recall = ev["int8"]["recall"]
+    flip_note = ", mirror-averaged" if ev["flip_average"] else ""
+    holdout = ev["holdout_int8"]
+    flip_text = (
+        f"Mirror averaging (the crop and its mirror image in one batch, probabilities averaged) "
+        f"was chosen on the held-out split of train: {_pct(holdout['flip_average'])} against "
+        f"{_pct(holdout['single_crop'])} for one crop; it is "
+        f"{'on' if ev['flip_average'] else 'off'} in `manifest.json` (`inference.flip_average`)."
+    )
     confusion = np.asarray(ev["int8"]["confusion"])
     card = f"""# Model card: emostream FER encoder + expression head
 
@@ -164,13 +174,16 @@ Reproduce `models/` exactly with (from the repository root, with `../shared` bes
 
 | model | accuracy |
 | --- | --- |
-| float (Keras) encoder + head | {_pct(ev["float_accuracy"])} |
-| **int8 encoder + head (shipped)** | **{_pct(ev["int8"]["accuracy"])}** |
+| float (Keras) encoder + head{flip_note} | {_pct(ev["float_accuracy"])} |
+| **int8 encoder + head (shipped){flip_note}** | **{_pct(ev["int8"]["accuracy"])}** |
+| int8 encoder + head, single crop (no mirror) | {_pct(ev["int8_single_crop"])} |
 | int8 through detection¹ | {_pct(ev["int8_detect"]["accuracy"])} |
 
 ¹ Each face pasted into a 320×240 frame, found by MediaPipe (short range) and cropped by the
 runtime's convention (below); {ev["int8_detect"]["no_face"]} faces were not found and count
 as wrong.
+
+{flip_text}
 
 Int8 minus float: {100 * (ev["int8"]["accuracy"] - ev["float_accuracy"]):+.2f} points.
 Encoder + head: {(sizes["encoder"] + sizes["head"]) / 1e6:.3f} MB
