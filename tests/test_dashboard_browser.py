@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -299,3 +301,42 @@ def test_page_reconnects_when_the_server_restarts(
     wait_for_new_frame(card, before)
     expect(card).to_have_attribute("data-status", "live")
     assert page.errors == []
+
+
+def test_page_follows_the_real_pipeline_on_a_generated_clip(
+    make_clip, model_dir: Path, start_dashboard, page: Any, tmp_path: Path
+) -> None:
+    """`emostream run` on a clip of the astronaut photo → ZeroMQ → dashboard → browser."""
+    clip = make_clip(frames=48, size=(480, 360))
+    port = free_port()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    log = (tmp_path / "pipeline.log").open("wb")
+    pipeline = subprocess.Popen(
+        [sys.executable, "-m", "stream", "run", "--source", str(clip), "--loop", "--realtime",
+         "--publish", endpoint, "--camera-id", "clip", "--preview-fps", "2"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "EMOSTREAM_MODELS": str(model_dir)},
+    )  # fmt: skip
+    try:
+        dashboard = start_dashboard(endpoint, port)
+        page.goto(dashboard.url)
+        card = page.locator('.card[data-camera="clip"]')
+        expect(card).to_have_attribute("data-status", "live", timeout=30_000)
+        face = card.locator(".face").first
+        expect(face.locator(".face-label")).to_have_text(re.compile("|".join(LABELS)))
+        bars = face.locator(".bar-row")
+        expect(bars).to_have_count(len(LABELS))
+        total = sum(float(bars.nth(i).get_attribute("data-p")) for i in range(len(LABELS)))
+        assert abs(total - 1) < 0.02
+        expect(card.locator("svg rect[data-label]").first).to_be_attached()
+        expect(card.locator("img.preview")).to_be_visible(timeout=15_000)
+        wait_for_new_frame(card, frame_number(card))
+        pipeline.send_signal(signal.SIGTERM)
+        pipeline.wait(timeout=30)
+        expect(card).to_have_attribute("data-status", "stale")
+        assert page.errors == []
+    finally:
+        if pipeline.poll() is None:
+            pipeline.kill()
+            pipeline.wait(timeout=10)
+        log.close()
