@@ -29,7 +29,7 @@ import zmq.auth
 from stream.commands import dashboard as dashboard_command
 from stream.dashboard.app import create_app
 from stream.dashboard.feed import Feed
-from stream.dashboard.server import DashboardError, build_server, listen
+from stream.dashboard.server import build_server, listen
 from stream.dashboard.state import DashboardState
 from stream.errors import EmostreamError, PublishError
 from stream.publish import schema
@@ -360,7 +360,7 @@ def _run_handler(*argv: str) -> int:
         (["--connect", "tcp://127.0.0.1:1", "--topic", "lobby"], PublishError, "emostream/lobby"),
         (["--connect", "nonsense://x"], PublishError, "cannot connect"),
         (["--connect", "tcp://127.0.0.1:1", "--curve-secret", "a"], PublishError, "needs both"),
-        (["--connect", "tcp://127.0.0.1:1", "--stale-after", "0"], DashboardError, "stale-after"),
+        (["--connect", "tcp://127.0.0.1:1", "--stale-after", "0"], SystemExit, "2"),  # argparse
     ],
 )
 def test_bad_arguments_are_user_errors(argv: list[str], error: type, text: str) -> None:

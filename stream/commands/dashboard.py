@@ -7,6 +7,7 @@ import ipaddress
 import logging
 from pathlib import Path
 
+from stream.commands.argtypes import positive_seconds
 from stream.dashboard.app import create_app
 from stream.dashboard.feed import Feed
 from stream.dashboard.server import DashboardError, listen, serve
@@ -60,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--stale-after",
-        type=float,
+        type=positive_seconds,
         default=3.0,
         metavar="SECONDS",
         help="mark a camera stale after this long without messages (default: %(default)s)",
@@ -87,8 +88,6 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.stale_after > 0:
-        raise DashboardError("--stale-after must be a positive number of seconds")
     topics = _topics(args.topic)
     feed = Feed(
         args.connect,

@@ -11,6 +11,7 @@ import argparse
 import logging
 import threading
 
+from stream.commands.argtypes import positive_seconds
 from stream.commands.run import add_pipeline_arguments, run_pipeline
 from stream.commands.subscribe import HEADER, format_row
 from stream.publish.schema import frame_topic, stats_topic
@@ -32,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
-        "--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)"
+        "--seconds",
+        type=positive_seconds,
+        default=None,
+        help="stop after this long (default: until Ctrl-C)",
     )
     add_pipeline_arguments(parser)
     parser.set_defaults(handler=handle, realtime=True, loop=True)

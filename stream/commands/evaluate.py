@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.codes.delegates import DELEGATES
-from stream.errors import EmostreamError
+from stream.commands.argtypes import positive_int
 from stream.evaluate import (
     Evaluation,
     evaluate_crops,
@@ -41,8 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--models", type=Path, default=None, help="model folder")
     parser.add_argument("--delegate", default="cpu", help=f"{', '.join(DELEGATES)} or a path")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the models")
-    parser.add_argument("--limit", type=int, default=None, help="evaluate at most N images")
+    parser.add_argument(
+        "--threads", type=positive_int, default=2, help="CPU threads for the models"
+    )
+    parser.add_argument(
+        "--limit", type=positive_int, default=None, help="evaluate at most N images"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -68,8 +72,6 @@ def handle(args: argparse.Namespace) -> int:
     models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
     paths, targets = load_labelled_images(args.data_dir, models.manifest.labels)
     if args.limit is not None:
-        if args.limit < 1:
-            raise EmostreamError("--limit must be at least 1")
         pick = np.random.default_rng(0).permutation(len(paths))[: args.limit]
         paths, targets = [paths[i] for i in pick], targets[pick]
     images = [read_image(p) for p in paths]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stream.codes.delegates import DELEGATES
+from stream.commands.argtypes import attempts, fraction, non_negative, positive_int
 from stream.errors import EmostreamError
 from stream.faces.detector import MODELS as DETECTOR_MODELS
 from stream.faces.detector import FaceDetector
@@ -24,48 +25,6 @@ from stream.sources import ReconnectPolicy, camera_id_for, open_source
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
-
-
-def _attempts(text: str) -> int | None:
-    if text == "forever":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'forever'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("needs at least 1 attempt")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +43,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--camera-id", help="topic name (default: derived from the source)")
     out.add_argument("--send-codes", action="store_true", help="add each face's int8 code")
     out.add_argument(
-        "--sndhwm", type=_positive_int, default=100, help="messages queued per subscriber"
+        "--sndhwm", type=positive_int, default=100, help="messages queued per subscriber"
     )
     out.add_argument(
         "--wait-subscribers",
@@ -98,7 +57,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--preview-fps",
-        type=_non_negative,
+        type=non_negative,
         default=0.0,
         metavar="FPS",
         help="also publish an annotated JPEG this often, for dashboards (default: off)",
@@ -113,10 +72,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         default="cpu",
         help=f"where the models run: {', '.join(DELEGATES)} or a delegate library path",
     )
-    model.add_argument("--threads", type=_positive_int, default=2, help="CPU threads for models")
+    model.add_argument("--threads", type=positive_int, default=2, help="CPU threads for models")
     model.add_argument(
         "--min-quality",
-        type=_fraction,
+        type=fraction,
         default=None,
         help="flag faces below this reconstruction quality as uncertain (default: manifest)",
     )
@@ -125,17 +84,17 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     faces.add_argument(
         "--detector", choices=sorted(DETECTOR_MODELS), default="short", help="MediaPipe model"
     )
-    faces.add_argument("--min-score", type=_fraction, default=0.5, help="detection threshold")
-    faces.add_argument("--max-faces", type=_positive_int, default=8, help="faces per frame")
+    faces.add_argument("--min-score", type=fraction, default=0.5, help="detection threshold")
+    faces.add_argument("--max-faces", type=positive_int, default=8, help="faces per frame")
     faces.add_argument(
-        "--smoothing", type=_fraction, default=0.4, help="weight of the newest frame per track"
+        "--smoothing", type=fraction, default=0.4, help="weight of the newest frame per track"
     )
 
     local = parser.add_argument_group("local outputs")
     local.add_argument("--record", type=Path, metavar="OUT.mp4", help="write an annotated video")
     local.add_argument("--show", action="store_true", help="open a preview window")
     local.add_argument(
-        "--max-frames", type=_positive_int, default=None, help="stop after this many frames"
+        "--max-frames", type=positive_int, default=None, help="stop after this many frames"
     )
 
 
@@ -159,7 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--loop", action="store_true", help="restart a file at its end")
     src.add_argument(
         "--reconnect-attempts",
-        type=_attempts,
+        type=attempts,
         default=None,
         metavar="N|forever",
         help="tries per outage of a live source (default: forever)",

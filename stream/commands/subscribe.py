@@ -9,30 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from stream.commands.argtypes import positive_int, positive_seconds
 from stream.publish.schema import TOPIC_PREFIX
 from stream.publish.subscriber import Message, Subscriber
 
 HEADER = f"{'CAMERA':<16} {'FRAME':>8} {'FPS':>6}  FACES (id label confidence quality)"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be more than 0 seconds")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,11 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help='one {"topic", "payload"} JSON object per line'
     )
     parser.add_argument(
-        "--count", type=_positive_int, metavar="N", help="exit after N frame messages"
+        "--count", type=positive_int, metavar="N", help="exit after N frame messages"
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         metavar="S",
         help="fail (exit 1) when no message arrives for S seconds",
     )
