@@ -168,7 +168,7 @@ Reproduce `models/` exactly with (from the repository root, with `../shared` bes
 
     {command}
 
-`{shlex.join(argv[1:]) if len(argv) > 1 else command}` wrote this card.
+This card was written by `python -m train {shlex.join(argv[1:])}`.
 
 ## Results on FER2013 PublicTest (`val`, {ev["int8"]["n"]:,} faces)
 
@@ -180,8 +180,8 @@ Reproduce `models/` exactly with (from the repository root, with `../shared` bes
 | int8 through detection¹ | {_pct(ev["int8_detect"]["accuracy"])} |
 
 ¹ Each face pasted into a 320×240 frame, found by MediaPipe (short range) and cropped by the
-runtime's convention (below); {ev["int8_detect"]["no_face"]} faces were not found and count
-as wrong.
+runtime's convention (below); the {ev["int8_detect"]["no_face"]} faces it did not find
+count as wrong.
 
 {flip_text}
 
