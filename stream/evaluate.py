@@ -37,6 +37,11 @@ class Evaluation:
     def accuracy(self) -> float:
         return float(np.trace(self.confusion)) / max(self.n, 1)
 
+    @property
+    def found_accuracy(self) -> float:
+        """Accuracy on the faces the detector found: how faithful the crop convention is."""
+        return float(np.trace(self.confusion)) / max(int(self.confusion.sum()), 1)
+
     def recall(self) -> dict[str, float]:
         totals = self.confusion.sum(axis=1)
         return {
@@ -49,6 +54,7 @@ class Evaluation:
             "accuracy": round(self.accuracy, 4),
             "n": self.n,
             "no_face": self.no_face,
+            "found_accuracy": round(self.found_accuracy, 4),
             "ms_per_face": round(self.ms_per_face, 3),
             "recall": {k: round(v, 4) for k, v in self.recall().items()},
             "confusion": self.confusion.tolist(),

