@@ -1,7 +1,5 @@
 """``python -m stream`` is the same as the ``emostream`` command."""
 
-import sys
+from stream.cli import entry
 
-from stream.cli import main
-
-sys.exit(main())
+entry()

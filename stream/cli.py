@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 
 from stream.errors import EmostreamError
 
@@ -67,13 +68,35 @@ def main(argv: list[str] | None = None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
     except EmostreamError as exc:
         print(f"emostream {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        code = exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    return code
+
+
+def exit_now_if_threads_linger(code: int) -> None:
+    """Leave without interpreter finalisation when a native read still holds a thread.
+
+    A live source abandons a reader stuck in a blocking FFmpeg read rather than wait for it; if
+    such a daemon thread is still inside C++ when Python finalises, it is unwound by force and
+    the process aborts ("exception not rethrown"). Everything of ours is closed by now.
+    """
+    if threading.active_count() > 1:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    code = main()
+    exit_now_if_threads_linger(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
