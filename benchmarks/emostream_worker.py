@@ -1,0 +1,100 @@
+"""Times emostream on every frame of a video, in a process of its own, as fer_worker.py times fer.
+
+Both workers decode the same file with the same OpenCV build and report the same JSON, so the
+two start-ups and memory peaks are measured alike. Per frame emostream does what the pipeline
+does between decoding and the socket: detect, crop, encode, head, quality, track, and build and
+serialise the frame message (``schema.encode``); the send itself is benchmarked elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("video")
+    parser.add_argument("--models", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--detector", default="short")
+    parser.add_argument("--frames", type=int, default=None, help="at most this many frames")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls on the first frame")
+    args = parser.parse_args()
+
+    import cv2
+
+    from stream.cli import quiet_native_logs
+    from stream.faces.detector import FaceDetector
+    from stream.faces.tracker import IouTracker
+    from stream.models import load_models
+    from stream.publish import schema
+    from stream.recognizer import Recognizer
+
+    quiet_native_logs()
+    models = load_models(args.models, "cpu", args.threads)
+    detector = FaceDetector(args.detector, min_score=0.5, max_faces=8)
+    capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        raise SystemExit(f"cannot open {args.video}")
+    ok, first = capture.read()
+    if not ok:
+        raise SystemExit(f"no frame in {args.video}")
+    warm = Recognizer(models, detector)
+    for _ in range(args.warmup):
+        warm.recognize(first)
+    capture.release()
+    capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
+    recognizer = Recognizer(models, detector, IouTracker(alpha=0.4))
+    labels = recognizer.labels
+    startup_s = time.perf_counter() - STARTED
+
+    digest = hashlib.md5()
+    decode_ms: list[float] = []
+    process_ms: list[float] = []
+    faces: list[int] = []
+    top: list[str | None] = []
+    while args.frames is None or len(process_ms) < args.frames:
+        t0 = time.perf_counter()
+        ok, frame = capture.read()
+        t1 = time.perf_counter()
+        if not ok:
+            break
+        result = recognizer.recognize(frame)
+        found = [face.to_message(labels, False) for face in result.faces]
+        height, width = frame.shape[:2]
+        message = schema.frame_message(
+            "bench", len(process_ms), time.time(), time.time(), width, height, found, {}
+        )
+        schema.encode(message)
+        t2 = time.perf_counter()
+        decode_ms.append((t1 - t0) * 1000.0)
+        process_ms.append((t2 - t1) * 1000.0)
+        faces.append(len(found))
+        top.append(found[0]["label"] if found else None)
+        digest.update(frame)
+    capture.release()
+    detector.close()
+    result = {
+        "tool": "emostream",
+        "frames": len(process_ms),
+        "startup_s": startup_s,
+        "decode_ms": decode_ms,
+        "process_ms": process_ms,
+        "faces": faces,
+        "top": top,
+        "digest": digest.hexdigest(),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
