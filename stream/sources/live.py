@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TRANSPORTS = ("tcp", "udp")
 _FFMPEG_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _ENV_LOCK = threading.Lock()
+_READER_EXIT_S = 2.0
 
 
 @contextlib.contextmanager
@@ -122,6 +123,7 @@ class LiveSource(VideoSource):
         self._watch = StallWatch(self._policy.stall_timeout)
         self._stop = threading.Event()
         self._first_try_done = threading.Event()
+        self._reader: _Reader | None = None
         self._supervisor = threading.Thread(
             target=self._supervise, name=f"source {self.info.uri}", daemon=True
         )
@@ -213,7 +215,7 @@ class LiveSource(VideoSource):
     def _run_connection(self, capture: cv2.VideoCapture) -> str:
         """Read one connection until it is lost; why it was lost."""
         self._watch.feed()
-        reader = _Reader(capture, self._deliver, name=f"reader {self.info.uri}")
+        reader = self._reader = _Reader(capture, self._deliver, name=f"reader {self.info.uri}")
         reader.start()
         while True:
             reader.join(timeout=min(0.5, max(0.0, self._watch.remaining())))
@@ -258,11 +260,14 @@ class LiveSource(VideoSource):
                 self._cond.wait(remaining)
 
     def close(self) -> None:
-        """Stop reading; returns within about half a second even if a read is stuck."""
+        """Stop reading; waits a little for a reader stuck in a read, then leaves it behind."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if threading.current_thread() is not self._supervisor:
             self._supervisor.join(timeout=1.0)
+            # A reader still inside OpenCV at interpreter exit aborts the process.
+            if self._reader is not None:
+                self._reader.join(timeout=_READER_EXIT_S)
         if self.state is not SourceState.ERROR:
             self._set_state(SourceState.ENDED, "closed")
