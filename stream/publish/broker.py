@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from types import TracebackType
 
 import zmq
 
+from stream.publish.closable import Closable
 from stream.publish.publisher import attach
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ _POLL_SLICE_MS = 100
 _WARN_INTERVAL_S = 1.0
 
 
-class Broker:
+class Broker(Closable):
     """Binds both sides at construction (so bind errors surface at once); :meth:`run` forwards."""
 
     def __init__(
@@ -97,14 +97,3 @@ class Broker:
             if not socket.closed:
                 socket.close()
         self._context.term()
-
-    def __enter__(self) -> Broker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

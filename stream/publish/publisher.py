@@ -11,12 +11,12 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from stream.errors import PublishError
+from stream.publish.closable import Closable
 from stream.publish.curve import secure_server
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def attach(socket: zmq.Socket, endpoint: str, connect: bool) -> str:
     return socket.getsockopt_string(zmq.LAST_ENDPOINT)
 
 
-class Publisher:
+class Publisher(Closable):
     """An XPUB socket with a bounded queue per subscriber that refuses, rather than blocks.
 
     ZeroMQ's plain PUB silently discards a message for a subscriber whose queue (``sndhwm``
@@ -161,14 +161,3 @@ class Publisher:
             self._authenticator.stop()
             self._authenticator = None
         self._context.term()
-
-    def __enter__(self) -> Publisher:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

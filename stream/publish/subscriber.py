@@ -12,12 +12,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import zmq
 
 from stream.errors import PublishError
+from stream.publish.closable import Closable
 from stream.publish.curve import secure_client
 from stream.publish.publisher import attach
 from stream.publish.schema import (
@@ -46,7 +46,7 @@ class Message:
         return self.topic.endswith(STATS_SUFFIX)
 
 
-class Subscriber:
+class Subscriber(Closable):
     """A SUB socket connected to a publisher or broker, filtered to ``topics`` prefixes.
 
     Waits are cut into short polls, so Ctrl-C is felt at once and a caller that passes a timeout
@@ -123,14 +123,3 @@ class Subscriber:
         if not self._socket.closed:
             self._socket.close()
         self._context.term()
-
-    def __enter__(self) -> Subscriber:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
