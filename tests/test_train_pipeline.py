@@ -103,18 +103,31 @@ def test_edgetpu_check_catches_unsupported_op(tmp_path: Path) -> None:
         check_model(path)
 
 
-def test_cli_help_and_bad_config(tmp_path: Path) -> None:
+def test_cli_help() -> None:
     help_text = subprocess.run(
         [sys.executable, "-m", "train", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for command in ("fit", "export", "evaluate", "report", "all"):
         assert command in help_text
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[model]\nfilterz = [1]\n", "error: unknown key model.'filterz'"),
+        (
+            'precision = "float16"\n',
+            "error: precision must be one of float32, mixed_bfloat16, not 'float16'",
+        ),
+    ],
+)
+def test_bad_config_is_one_line(tmp_path: Path, toml: str, message: str) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text("[model]\nfilterz = [1]\n")
+    bad.write_text(toml)
     result = subprocess.run(
         [sys.executable, "-m", "train", "fit", "--config", str(bad)],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: unknown key model.'filterz'"]
+    assert result.stderr.strip().splitlines() == [message]

@@ -16,6 +16,7 @@ from train.labels import LABELS
 
 TINY_CONFIG = """
 seed = 7
+precision = "mixed_bfloat16"
 [data]
 train = "{root}/train"
 val = "{root}/val"

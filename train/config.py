@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+PRECISIONS = ("float32", "mixed_bfloat16")
+"""Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units."""
+
 
 class ConfigError(ValueError):
     """A config file that cannot be read or names an unknown key."""
@@ -80,6 +83,7 @@ class ExportConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 1234
+    precision: str = "float32"
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -118,13 +122,18 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
-    return _build(TrainConfig, values, "")
+    config = _build(TrainConfig, values, "")
+    if config.precision not in PRECISIONS:
+        choices = ", ".join(PRECISIONS)
+        raise ConfigError(f"precision must be one of {choices}, not {config.precision!r}")
+    return config
 
 
 def dump_config(config: TrainConfig) -> str:
     """Write a config back as TOML, for the run folder and the model card."""
-    lines = [f"seed = {config.seed}"]
-    for section, values in config.to_dict().items():
+    values_by_key = config.to_dict()
+    lines = [f"{k} = {_toml_value(v)}" for k, v in values_by_key.items() if not isinstance(v, dict)]
+    for section, values in values_by_key.items():
         if not isinstance(values, dict):
             continue
         lines.append(f"\n[{section}]")

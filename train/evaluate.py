@@ -27,17 +27,18 @@ from stream.faces.detector import FaceDetector
 from stream.faces.paste import paste_face
 from stream.labels.quality import QualityScorer
 from stream.models import Models, load_models
-from train.config import TrainConfig
+from train.config import ModelConfig, TrainConfig
 from train.export import MODEL_FILES
 from train.fit import RunDir, load_splits, to_float
 from train.manifest import write_manifest
+from train.model import build_encoder, build_head, load_float32
 
 log = logging.getLogger(__name__)
 
 UNCERTAIN_BELOW = 0.01
 
 
-def ablations(run: RunDir, seed: int) -> dict[str, float]:
+def ablations(run: RunDir, cfg_model: ModelConfig, seed: int) -> dict[str, float]:
     """The seed's alternatives on frozen pre-trained codes, scored on val."""
     codes = np.load(run.path("codes_pretrained.npz"))
     x, y, xv, yv = codes["train"], codes["train_labels"], codes["val"], codes["val_labels"]
@@ -51,7 +52,7 @@ def ablations(run: RunDir, seed: int) -> dict[str, float]:
         model.fit(x, y)
         scores[name] = float((model.predict(xv) == yv).mean())
         log.info("ablation %s: %.4f", name, scores[name])
-    head = keras.models.load_model(run.model("head_frozen"))
+    head = load_float32(lambda: build_head(cfg_model), run.model("head_frozen"))
     scores["dense head on frozen codes"] = float(
         (head.predict(xv, verbose=0).argmax(1) == yv).mean()
     )
@@ -111,8 +112,10 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
     single = evaluate_crops(with_flip(models, False), val.images, val.labels)
     log.info("int8 accuracy on val: %.4f (single crop %.4f)", int8.accuracy, single.accuracy)
 
-    encoder = keras.models.load_model(run.model("encoder"))
-    head = keras.models.load_model(run.model("head"))
+    encoder = load_float32(
+        lambda: build_encoder(cfg.model, cfg.data.image_size), run.model("encoder")
+    )
+    head = load_float32(lambda: build_head(cfg.model), run.model("head"))
     float_acc = float((float_probs(encoder, head, val.images, flip).argmax(1) == val.labels).mean())
     log.info("float accuracy on val: %.4f", float_acc)
 
@@ -132,7 +135,7 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
         "int8_detect": detected.to_dict(),
         "flip_average": flip,
         "holdout_int8": {"single_crop": holdout_acc[False], "flip_average": holdout_acc[True]},
-        "ablations": {k: round(v, 4) for k, v in ablations(run, cfg.seed).items()},
+        "ablations": {k: round(v, 4) for k, v in ablations(run, cfg.model, cfg.seed).items()},
         "crop": crop.to_dict(),
         "error_quantiles": quantiles,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -21,7 +21,7 @@ from train.config import TrainConfig
 from train.data import load_faces
 from train.edgetpu import check_model, compile_if_available
 from train.fit import RunDir, to_float
-from train.model import build_decoder, build_encoder, build_head
+from train.model import build_decoder, build_encoder, build_head, load_float32
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,6 @@ def convert_int8(
         converter.inference_input_type = input_type
         converter.inference_output_type = output_type
         return converter.convert()
-
-
-def _rebuilt(builder: Callable[[], keras.Model], trained_path: Path) -> keras.Model:
-    model = builder()
-    model.set_weights(keras.models.load_model(trained_path).get_weights())
-    return model
 
 
 def calibration_faces(cfg: TrainConfig) -> np.ndarray:
@@ -96,7 +90,8 @@ def export_models(
 
 def export_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> dict[str, Path]:
     run = RunDir(run_dir)
-    encoder = _rebuilt(lambda: build_encoder(cfg.model, cfg.data.image_size), run.model("encoder"))
-    head = _rebuilt(lambda: build_head(cfg.model), run.model("head"))
-    decoder = _rebuilt(lambda: build_decoder(cfg.model, cfg.data.image_size), run.model("decoder"))
+    size = cfg.data.image_size
+    encoder = load_float32(lambda: build_encoder(cfg.model, size), run.model("encoder"))
+    head = load_float32(lambda: build_head(cfg.model), run.model("head"))
+    decoder = load_float32(lambda: build_decoder(cfg.model, size), run.model("decoder"))
     return export_models(cfg, encoder, head, decoder, calibration_faces(cfg), out_dir)

@@ -25,7 +25,14 @@ from train.augment import augment_batch, build_augmenter
 from train.config import TrainConfig, dump_config
 from train.data import FaceSet, load_faces, stratified_split
 from train.labels import LABELS
-from train.model import build_autoencoder, build_decoder, build_encoder, build_head, build_joint
+from train.model import (
+    build_autoencoder,
+    build_decoder,
+    build_encoder,
+    build_head,
+    build_joint,
+    dtype_policy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +171,9 @@ def pretrain(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
 
 
 def encode(encoder: keras.Model, faces: FaceSet, batch_size: int = 512) -> np.ndarray:
-    return encoder.predict(to_float(faces.images), batch_size=batch_size, verbose=0)
+    """float32 codes whatever the training precision, for scikit-learn and the saved ``.npz``."""
+    codes = encoder.predict(to_float(faces.images), batch_size=batch_size, verbose=0)
+    return codes.astype(np.float32)
 
 
 def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
@@ -263,7 +272,8 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
     (run.root / "models").mkdir(parents=True, exist_ok=True)
     run.path("config.toml").write_text(dump_config(cfg))
     splits = load_splits(cfg)
-    pretrain(cfg, run, splits, verbose)
-    train_head(cfg, run, splits, verbose)
-    finetune(cfg, run, splits, verbose)
+    with dtype_policy(cfg.precision):
+        pretrain(cfg, run, splits, verbose)
+        train_head(cfg, run, splits, verbose)
+        finetune(cfg, run, splits, verbose)
     return run

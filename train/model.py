@@ -8,7 +8,10 @@ so the int8 export compiles whole.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import keras
 from keras import layers
@@ -73,7 +76,9 @@ def build_decoder(cfg: ModelConfig, size: int = 48) -> keras.Model:
     x = layers.Reshape((start, start, cfg.decoder_filters[0]), name="dec_reshape")(x)
     for i, filters in enumerate(cfg.decoder_filters):
         x = up_block(x, filters, f"dec{i}")
-    image = layers.Conv2D(1, 3, padding="same", activation="sigmoid", name="reconstruction")(x)
+    image = layers.Conv2D(
+        1, 3, padding="same", activation="sigmoid", dtype="float32", name="reconstruction"
+    )(x)
     return keras.Model(code, image, name="decoder")
 
 
@@ -83,8 +88,31 @@ def build_head(cfg: ModelConfig) -> keras.Model:
     x = layers.Dropout(cfg.head_dropout, name="head_dropout0")(x)
     x = layers.Dense(cfg.head_units, activation="relu", name="head_dense")(x)
     x = layers.Dropout(cfg.head_dropout, name="head_dropout1")(x)
-    probs = layers.Dense(len(LABELS), activation="softmax", name="probs")(x)
+    probs = layers.Dense(len(LABELS), activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(code, probs, name="head")
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build and train layers under Keras' global dtype policy ``name``, restoring it after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def load_float32(builder: Callable[[], keras.Model], trained_path: str | Path) -> keras.Model:
+    """The trained weights in a model rebuilt with float32 compute and this code's layers.
+
+    Training may run in mixed bfloat16 and with older layer code; export and evaluation must see
+    the plain float32 model that the int8 converter quantizes.
+    """
+    with dtype_policy("float32"):
+        model = builder()
+    model.set_weights(keras.models.load_model(trained_path).get_weights())
+    return model
 
 
 def build_autoencoder(encoder: keras.Model, decoder: keras.Model) -> keras.Model:
