@@ -26,6 +26,8 @@ def main() -> int:
     parser.add_argument("--detector", default="short")
     parser.add_argument("--frames", type=int, default=None, help="at most this many frames")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls on the first frame")
+    parser.add_argument("--detect-every", type=int, default=1, help="as `emostream run`'s")
+    parser.add_argument("--quality-every", type=int, default=1, help="as `emostream run`'s")
     args = parser.parse_args()
 
     import cv2
@@ -51,7 +53,13 @@ def main() -> int:
         warm.recognize(first)
     capture.release()
     capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
-    recognizer = Recognizer(models, detector, IouTracker(alpha=0.4))
+    recognizer = Recognizer(
+        models,
+        detector,
+        IouTracker(alpha=0.4),
+        detect_every=args.detect_every,
+        quality_every=args.quality_every,
+    )
     labels = recognizer.labels
     startup_s = time.perf_counter() - STARTED
 

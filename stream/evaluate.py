@@ -99,7 +99,7 @@ def evaluate_crops(
     confusion = np.zeros((len(labels), len(labels)), np.int64)
     start = time.perf_counter()
     for i in range(0, len(faces), batch):
-        _, probs, _, _ = classify_crops(models, faces[i : i + batch])
+        _, probs, _ = classify_crops(models, faces[i : i + batch])
         np.add.at(confusion, (targets[i : i + batch], probs.argmax(axis=1)), 1)
     elapsed = time.perf_counter() - start
     return Evaluation(labels, confusion, 1000.0 * elapsed / max(len(faces), 1))

@@ -15,7 +15,7 @@ import numpy as np
 
 from stream.faces.crop import crop_face
 from stream.faces.detector import Detection, FaceDetector
-from stream.faces.tracker import IouTracker
+from stream.faces.tracker import IouTracker, Track
 from stream.models import Models
 
 
@@ -61,8 +61,8 @@ def _ms(start: float, end: float) -> float:
 
 def classify_crops(
     models: Models, crops: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, float]]:
-    """Crops → (codes, probabilities, quality), with the encode, head and quality times.
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Crops → (codes, probabilities), with the encode and head times.
 
     With ``flip_average`` in the manifest, each crop's mirror image is classified in the same
     batch and the two probability vectors averaged: expressions are left-right symmetric, and
@@ -78,39 +78,75 @@ def classify_crops(
     if len(probs) > n:
         probs = (probs[:n] + probs[n:]) / 2
     t2 = time.perf_counter()
-    quality = models.quality.quality(models.quality.errors(crops, codes))
-    t3 = time.perf_counter()
-    return (
-        codes,
-        probs,
-        quality,
-        {"encode": _ms(t0, t1), "head": _ms(t1, t2), "quality": _ms(t2, t3)},
-    )
+    return codes, probs, {"encode": _ms(t0, t1), "head": _ms(t1, t2)}
+
+
+VIDEO_DETECT_EVERY = 2
+VIDEO_QUALITY_EVERY = 5
+# ``emostream run``'s cadence on video (see Recognizer): detection and the quality decoder are
+# half the cost of a frame with one face; skipping them this often keeps every frame labelled.
 
 
 class Recognizer:
+    """Runs the per-frame steps; on a video, the two dearest can skip frames.
+
+    ``detect_every`` N reuses the last frame's detections on N − 1 frames out of N (faces move
+    little in 1/30 s, and every frame is still cropped, encoded and classified afresh);
+    ``quality_every`` N rescores a tracked face's reconstruction quality every N frames, since it
+    changes with pose and lighting, not from frame to frame. Both default to every frame.
+    """
+
     def __init__(
         self,
         models: Models,
         detector: FaceDetector,
         tracker: IouTracker | None = None,
         min_quality: float | None = None,
+        detect_every: int = 1,
+        quality_every: int = 1,
     ) -> None:
+        if detect_every < 1 or quality_every < 1:
+            raise ValueError("detect_every and quality_every must be at least 1")
         self.models = models
         self.detector = detector
         self.tracker = tracker
         self.labels = models.manifest.labels
         self.min_quality = models.manifest.uncertain_below if min_quality is None else min_quality
+        self.detect_every = detect_every
+        self.quality_every = quality_every
+        self._frame = 0
+        self._detections: list[Detection] = []
 
     def crops(self, bgr: np.ndarray, detections: list[Detection]) -> np.ndarray:
-        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
         size = self.models.manifest.input_size
         crop = self.models.manifest.crop
-        return np.stack([crop_face(gray, det, crop, size) for det in detections])
+        return np.stack([crop_face(bgr, det, crop, size) for det in detections])
+
+    def _detect(self, bgr: np.ndarray) -> list[Detection]:
+        if self._frame % self.detect_every == 0:
+            self._detections = self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        self._frame += 1
+        return self._detections
+
+    def _quality(self, crops: np.ndarray, codes: np.ndarray, tracks: list[Track] | None):
+        scorer = self.models.quality
+        if tracks is None:
+            return scorer.score(crops, codes)
+        due = [
+            i
+            for i, track in enumerate(tracks)
+            if track.quality is None or track.quality_age + 1 >= self.quality_every
+        ]
+        fresh = scorer.score(crops[due], codes[due]) if due else []
+        for track in tracks:
+            track.quality_age += 1
+        for i, q in zip(due, fresh, strict=True):
+            tracks[i].quality, tracks[i].quality_age = float(q), 0
+        return np.array([track.quality for track in tracks])
 
     def recognize(self, bgr: np.ndarray) -> Recognition:
         t0 = time.perf_counter()
-        detections = self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        detections = self._detect(bgr)
         t1 = time.perf_counter()
         latency = {"detect": _ms(t0, t1)}
         if not detections:
@@ -120,11 +156,14 @@ class Recognizer:
             return Recognition([], latency)
         crops = self.crops(bgr, detections)
         latency["crop"] = _ms(t1, time.perf_counter())
-        codes, probs, quality, stage_ms = classify_crops(self.models, crops)
+        codes, probs, stage_ms = classify_crops(self.models, crops)
         latency.update(stage_ms)
         tracks = (
             self.tracker.update([d.box for d in detections]) if self.tracker is not None else None
         )
+        t2 = time.perf_counter()
+        quality = self._quality(crops, codes, tracks)
+        latency["quality"] = _ms(t2, time.perf_counter())
         faces = []
         for i, det in enumerate(detections):
             smoothed = probs[i]

@@ -88,8 +88,13 @@ class InterpreterRunner(ModelRunner):
         self.delegate = delegate
         self._threads = threads
         self._interpreter = self._make_interpreter()
-        self.input = TensorSpec.from_detail(self._interpreter.get_input_details()[0])
-        self.output = TensorSpec.from_detail(self._interpreter.get_output_details()[0])
+        input_detail = self._interpreter.get_input_details()[0]
+        output_detail = self._interpreter.get_output_details()[0]
+        self.input = TensorSpec.from_detail(input_detail)
+        self.output = TensorSpec.from_detail(output_detail)
+        # Tensor indices survive resizing; looking them up per call costs more than a small model.
+        self._input_index = input_detail["index"]
+        self._output_index = output_detail["index"]
         self._batch = 1
         self._resizable = delegate == "cpu"
 
@@ -116,11 +121,10 @@ class InterpreterRunner(ModelRunner):
             return True
         if not self._resizable:
             return False
-        detail = self._interpreter.get_input_details()[0]
         try:
             with quiet_native_stderr():
                 self._interpreter.resize_tensor_input(
-                    detail["index"], [batch, *self.input.shape[1:]]
+                    self._input_index, [batch, *self.input.shape[1:]]
                 )
                 self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError):
@@ -135,9 +139,9 @@ class InterpreterRunner(ModelRunner):
         return True
 
     def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._interpreter.get_input_details()[0]["index"], batch)
+        self._interpreter.set_tensor(self._input_index, batch)
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._interpreter.get_output_details()[0]["index"])
+        return self._interpreter.get_tensor(self._output_index)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         if self._resize(len(batch)):

@@ -19,7 +19,7 @@ from stream.models import default_model_dir, load_models
 from stream.outputs import Recorder, Window
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish.publisher import Publisher
-from stream.recognizer import Recognizer
+from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
 from stream.sources import ReconnectPolicy, camera_id_for, open_source
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,20 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     faces.add_argument("--max-faces", type=positive_int, default=8, help="faces per frame")
     faces.add_argument(
         "--smoothing", type=fraction, default=0.4, help="weight of the newest frame per track"
+    )
+    faces.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=VIDEO_DETECT_EVERY,
+        metavar="N",
+        help="detect on every Nth frame, reusing the last faces in between (1: every frame)",
+    )
+    faces.add_argument(
+        "--quality-every",
+        type=positive_int,
+        default=VIDEO_QUALITY_EVERY,
+        metavar="N",
+        help="rescore each tracked face's reconstruction quality every Nth frame",
     )
 
     local = parser.add_argument_group("local outputs")
@@ -181,7 +195,12 @@ def run_pipeline(
         detector = FaceDetector(args.detector, args.min_score, args.max_faces)
         stack.callback(detector.close)
         recognizer = Recognizer(
-            models, detector, IouTracker(alpha=args.smoothing), min_quality=args.min_quality
+            models,
+            detector,
+            IouTracker(alpha=args.smoothing),
+            min_quality=args.min_quality,
+            detect_every=args.detect_every,
+            quality_every=args.quality_every,
         )
         pipeline = Pipeline(
             source,

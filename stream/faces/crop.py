@@ -44,9 +44,13 @@ def eye_angle(det: Detection, width: int, height: int) -> float:
     return math.degrees(math.atan2((ly - ry) * height, (lx - rx) * width))
 
 
-def crop_face(gray: np.ndarray, det: Detection, spec: CropSpec, size: int = 48) -> np.ndarray:
-    """A ``size``×``size`` uint8 crop of one detection from a grayscale frame, in one warp."""
-    height, width = gray.shape[:2]
+def crop_face(frame: np.ndarray, det: Detection, spec: CropSpec, size: int = 48) -> np.ndarray:
+    """A ``size``×``size`` uint8 grayscale crop of one detection, in one warp.
+
+    ``frame`` is grayscale or BGR; a BGR frame is converted after the warp, on the small patch
+    only, which costs far less than converting the whole frame.
+    """
+    height, width = frame.shape[:2]
     x, y, w, h = det.box
     side = spec.scale * max(w * width, h * height)
     cx, cy = (x + w / 2) * width, (y + h / 2) * height
@@ -58,8 +62,10 @@ def crop_face(gray: np.ndarray, det: Detection, spec: CropSpec, size: int = 48) 
     matrix = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
     matrix[:, 2] += (out / 2 - cx, out / 2 - cy - zoom * spec.shift_y * side)
     patch = cv2.warpAffine(
-        gray, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        frame, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+    if patch.ndim == 3:
+        patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
     if out == size:
         return patch
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)

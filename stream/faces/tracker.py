@@ -31,6 +31,8 @@ class Track:
     probs: np.ndarray | None = None
     missed: int = 0
     hits: int = field(default=0)
+    quality: float | None = None  # the last reconstruction quality scored for this face
+    quality_age: int = 0  # frames since then
 
     def smooth(self, probs: np.ndarray, alpha: float) -> np.ndarray:
         """Blend this frame's probabilities in; ``alpha`` is the weight of the new frame."""

@@ -31,3 +31,7 @@ class QualityScorer:
 
     def quality(self, errors: np.ndarray) -> np.ndarray:
         return 1.0 - np.interp(errors, self._errors, self._levels)
+
+    def score(self, crops: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Quality per crop (see the module docstring), from the crops and their codes."""
+        return self.quality(self.errors(crops, codes))
