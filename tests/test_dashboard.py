@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -391,3 +392,27 @@ def test_port_in_use_is_one_line_error() -> None:
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "in use" in result.stderr
+
+
+def test_sigterm_stops_the_dashboard_cleanly() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stream", "dashboard", "--connect", "tcp://127.0.0.1:1",
+         "--port", "0"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = process.stdout.readline().split()[2]  # "emostream dashboard: http://… (…)"
+        until(lambda: _healthy(url), "the dashboard never answered /healthz")
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -146,6 +146,7 @@ def test_sigterm_stops_a_looping_run_cleanly(make_clip, model_dir: Path, tmp_pat
         (["run", "--source", "{clip}", "--show"], "display"),
         (["run", "--source", "{clip}", "--min-score", "2"], "between 0 and 1"),
         (["run", "--source", "{clip}", "--reconnect-attempts", "x"], "forever"),
+        (["run", "--source", "{clip}", "--detect-every", "0"], "--detect-every"),
         (["run"], "--source"),
         (["evaluate", "/nonexistent"], "no such data folder"),
         (["frobnicate"], "invalid choice"),

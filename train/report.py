@@ -220,8 +220,8 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
 ## Method
 
 1. Convolutional autoencoder ({" → ".join(map(str, cfg.model.filters))} filters,
-   3×3 conv + batch norm + ReLU blocks with max-pooling, dense {cfg.model.code_size}-d code;
-   mirrored transpose-conv decoder)
+   {"/".join(map(str, cfg.model.convs_per_block))} × (3×3 conv + batch norm + ReLU) per block
+   with max-pooling, dense {cfg.model.code_size}-d code; mirrored transpose-conv decoder)
    pre-trained {cfg.pretrain.epochs} epochs on MSE reconstruction of augmented faces
    (flip, shift {cfg.augment.shift}, rotation ±{cfg.augment.rotation_deg}°,
    zoom {cfg.augment.zoom}, brightness {cfg.augment.brightness}, contrast {cfg.augment.contrast}).
@@ -231,8 +231,9 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
    reconstruction MSE so the decoder stays meaningful; class weights
    (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes (disgust).
 
-Model selection on a stratified {cfg.data.holdout_fraction:.0%} split of `train`;
-`val` is only reported.
+Training computes in `{cfg.precision}` (weights stay float32); export and the float figures
+above use a float32 rebuild of the same weights. Model selection on a stratified
+{cfg.data.holdout_fraction:.0%} split of `train`; `val` is only reported.
 
 ## Export
 

@@ -6,6 +6,7 @@ logged traceback and ``sys.exit``.
 
 from __future__ import annotations
 
+import signal
 import socket
 
 import uvicorn
@@ -43,5 +44,14 @@ def build_server(app: Starlette) -> uvicorn.Server:
 
 
 def serve(app: Starlette, sock: socket.socket) -> None:
-    """Serve until Ctrl-C or SIGTERM."""
-    build_server(app).run(sockets=[sock])
+    """Serve until Ctrl-C or SIGTERM.
+
+    After a graceful shutdown uvicorn raises the stopping signal again under the handler it
+    found; with SIGTERM's default action that killed a cleanly stopped dashboard with status
+    143, which service managers report as a failure. A no-op handler absorbs it: exit status 0.
+    """
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        build_server(app).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
