@@ -164,9 +164,12 @@ def write_report(
 
 Full-int8 TFLite models that label a face crop with one of seven expressions
 ({", ".join(LABELS)}), plus the decoder behind the runtime's quality score.
-Reproduce `models/` exactly with (from the repository root, with `../shared` beside it):
+Reproduce `models/` with (from the repository root, with `../shared` beside it):
 
     {command}
+
+The seed fixes the split, initialisation and augmentation order, but multi-threaded CPU kernels
+are not bit-for-bit deterministic: a rerun lands near the figures below, not exactly on them.
 
 This card was written by `python -m train {shlex.join(argv[1:])}`.
 
