@@ -18,6 +18,7 @@ import numpy as np
 from benchmarks.context import BenchContext
 from benchmarks.report import Section, Table
 from stream.evaluate import (
+    Evaluation,
     evaluate_crops,
     evaluate_scenes,
     load_labelled_images,
@@ -54,34 +55,17 @@ SCENES = (
 )
 
 
-@dataclass
-class SceneResult:
-    scene: Scene
-    n: int
-    found: np.ndarray  # bool per image
-    correct: np.ndarray  # bool per image (False where not found)
-    ms_per_image: float
-
-
 def through_detection(
     models: Models, faces: np.ndarray, targets: np.ndarray, scene: Scene
-) -> SceneResult:
-    """One image at a time, so each face's fate (missed, right, wrong) is known."""
+) -> Evaluation:
+    """Every face pasted into its own frame of the scene, then detected, cropped, classified."""
     rng = np.random.default_rng(0)
+    frames = [paste_face(face, rng, scene.frame, scene.face_px).frame for face in faces]
     detector = FaceDetector(scene.detector, min_score=0.5, max_faces=1)
-    found = np.zeros(len(faces), bool)
-    correct = np.zeros(len(faces), bool)
-    elapsed = 0.0
     try:
-        for i, (face, target) in enumerate(zip(faces, targets, strict=True)):
-            frame = paste_face(face, rng, scene.frame, scene.face_px).frame
-            result = evaluate_scenes(models, [frame], target[None], detector)
-            found[i] = result.no_face == 0
-            correct[i] = bool(result.confusion[target, target])
-            elapsed += result.ms_per_face
+        return evaluate_scenes(models, frames, targets, detector)
     finally:
         detector.close()
-    return SceneResult(scene, len(faces), found, correct, elapsed / max(len(faces), 1))
 
 
 def run(ctx: BenchContext) -> Section:
@@ -126,10 +110,10 @@ def run(ctx: BenchContext) -> Section:
         table.add(
             f"pasted: {scene.label}",
             f"{100 * hits.mean():.1f} %",
-            f"{100 * result.correct.mean():.2f} %",
-            f"{100 * result.correct[hits].mean():.2f} %" if hits.any() else "–",
+            f"{100 * result.accuracy:.2f} %",
+            f"{100 * result.found_accuracy:.2f} %" if hits.any() else "–",
             f"{100 * same.accuracy:.2f} %" if same is not None else "–",
-            f"{result.ms_per_image:.2f}",
+            f"{result.ms_per_face:.2f}",
         )
     section.tables.append(table)
     section.notes += [

@@ -12,7 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.evaluate import evaluate_crops, evaluate_scenes
+from stream.evaluate import (
+    evaluate_crops,
+    evaluate_scenes,
+    load_labelled_images,
+    read_image,
+    to_face,
+)
 from stream.faces.detector import FaceDetector
 from stream.faces.paste import paste_face
 from stream.models import load_models
@@ -86,21 +92,23 @@ def test_evaluate_table_and_bad_folder(labelled: Path, model_dir: Path) -> None:
 @pytest.mark.skipif(not FER_VAL.is_dir(), reason="../shared/datasets/fer2013 is not available")
 @pytest.mark.skipif(not SHIPPED, reason="needs the shipped models, trained on FER2013")
 def test_pasted_training_faces_classify_as_well_as_the_faces_themselves() -> None:
+    """The crop convention: a found face must score about as well as the same face fed directly.
+
+    All of val, and the direct path scored on exactly the faces found: on a 100-a-class subset
+    the paired difference alone swings by a couple of points.
+    """
     models = load_models(REPO / "models")
-    labels = models.manifest.labels
-    faces, targets = [], []
-    for index, label in enumerate(labels):
-        for path in sorted((FER_VAL / label).glob("*.jpg"))[:100]:
-            faces.append(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
-            targets.append(index)
-    faces_array, targets_array = np.stack(faces), np.asarray(targets)
-    direct = evaluate_crops(models, faces_array, targets_array)
+    paths, targets = load_labelled_images(FER_VAL, models.manifest.labels)
+    size = models.manifest.input_size
+    faces = np.stack([to_face(read_image(path), size) for path in paths])
     rng = np.random.default_rng(0)
-    frames = [paste_face(face, rng).frame for face in faces_array]
+    frames = [paste_face(face, rng).frame for face in faces]
     detector = FaceDetector("short", 0.5, 1)
     try:
-        scenes = evaluate_scenes(models, frames, targets_array, detector)
+        scenes = evaluate_scenes(models, frames, targets, detector)
     finally:
         detector.close()
+    assert scenes.found is not None
     assert scenes.no_face <= 0.12 * len(frames)  # missed faces: a detector limit, not the crop's
-    assert scenes.found_accuracy >= direct.accuracy - 0.04
+    same_faces = evaluate_crops(models, faces[scenes.found], targets[scenes.found])
+    assert scenes.found_accuracy >= same_faces.accuracy - 0.04
