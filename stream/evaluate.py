@@ -27,10 +27,13 @@ class Evaluation:
     labels: tuple[str, ...]
     confusion: np.ndarray  # rows: true label, columns: predicted
     ms_per_face: float
-    no_face: int = 0
     # Scenes only: per image, whether a face was found, so the direct path can be scored on
     # exactly those faces and the crop convention's cost told apart from detection misses.
     found: np.ndarray | None = None
+
+    @property
+    def no_face(self) -> int:
+        return 0 if self.found is None else int((~self.found).sum())
 
     @property
     def n(self) -> int:
@@ -123,8 +126,7 @@ def evaluate_scenes(
             found[i] = True
             confusion[target, int(np.argmax(result.faces[0].probs))] += 1
     elapsed = time.perf_counter() - start
-    no_face = int((~found).sum())
-    return Evaluation(labels, confusion, 1000.0 * elapsed / max(len(frames), 1), no_face, found)
+    return Evaluation(labels, confusion, 1000.0 * elapsed / max(len(frames), 1), found)
 
 
 def to_face(image: np.ndarray, size: int) -> np.ndarray:

@@ -128,20 +128,22 @@ class Recognizer:
         self._frame += 1
         return self._detections
 
-    def _quality(self, crops: np.ndarray, codes: np.ndarray, tracks: list[Track] | None):
+    def _quality(
+        self, crops: np.ndarray, codes: np.ndarray, tracks: list[Track] | None
+    ) -> np.ndarray:
         scorer = self.models.quality
         if tracks is None:
             return scorer.score(crops, codes)
+        for track in tracks:
+            track.quality_age += 1
         due = [
             i
             for i, track in enumerate(tracks)
-            if track.quality is None or track.quality_age + 1 >= self.quality_every
+            if track.quality is None or track.quality_age >= self.quality_every
         ]
-        fresh = scorer.score(crops[due], codes[due]) if due else []
-        for track in tracks:
-            track.quality_age += 1
-        for i, q in zip(due, fresh, strict=True):
-            tracks[i].quality, tracks[i].quality_age = float(q), 0
+        if due:
+            for i, q in zip(due, scorer.score(crops[due], codes[due]), strict=True):
+                tracks[i].quality, tracks[i].quality_age = float(q), 0
         return np.array([track.quality for track in tracks])
 
     def recognize(self, bgr: np.ndarray) -> Recognition:

@@ -401,8 +401,8 @@ def test_sigterm_stops_the_dashboard_cleanly() -> None:
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        url = process.stdout.readline().split()[2]  # "emostream dashboard: http://… (…)"
-        until(lambda: _healthy(url), "the dashboard never answered /healthz")
+        url = process.stdout.readline().split()[2].rstrip("/")  # "emostream dashboard: http://…"
+        until(lambda: healthy(url), "the dashboard never answered /healthz")
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     finally:
@@ -410,9 +410,10 @@ def test_sigterm_stops_the_dashboard_cleanly() -> None:
     assert process.returncode == 0, err
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether a dashboard at ``url`` (no trailing slash) answers /healthz with 200."""
     try:
-        with urllib.request.urlopen(f"{url}healthz", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
