@@ -28,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--run-dir", type=Path, default=Path("runs/fer2013"), help="checkpoints")
         return p
 
-    fit = add("fit", "pre-train the autoencoder, fit the frozen-code head, fine-tune jointly")
+    fit = add(
+        "fit",
+        "pre-train the autoencoder, fit the frozen-code head, fine-tune jointly, average weights",
+    )
     fit.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
     export = add("export", "write int8 encoder, head and decoder .tflite files and the op check")
     export.add_argument("--out", type=Path, default=Path("models"), help="model folder")

@@ -5,6 +5,8 @@
    for the scikit-learn ablations.
 3. ``finetune``: encoder, head and decoder train jointly on cross-entropy plus a reconstruction
    term (so the decoder's quality score stays meaningful), with class weights for rare labels.
+4. ``average``: joint training goes on at a constant learning rate and the weights of every epoch
+   are averaged; the average replaces the fine-tuned weights only if it is better on the holdout.
 
 Every stage keeps a ``BackupAndRestore`` folder, so an interrupted run picks up at its last
 finished epoch; model selection uses a held-out split of ``train``, never ``val``.
@@ -22,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from train.augment import augment_batch, build_augmenter
+from train.average import WeightAverage, recompute_batch_norm
 from train.config import TrainConfig, dump_config
 from train.data import FaceSet, load_faces, stratified_split
 from train.labels import LABELS
@@ -35,6 +38,9 @@ from train.model import (
 )
 
 log = logging.getLogger(__name__)
+
+PARTS = ("encoder", "head", "decoder")
+"""The joint model's three parts, saved separately because the runtime runs them separately."""
 
 
 @dataclass(frozen=True)
@@ -215,21 +221,21 @@ def _named(splits: Splits) -> list[tuple[str, FaceSet]]:
     return named + ([("val", splits.val)] if splits.val is not None else [])
 
 
-def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
-    if run.model("encoder").exists():
-        log.info("finetune: done already, skipping")
-        return
+def _load_joint(run: RunDir, files: dict[str, str]) -> tuple[keras.Model, dict[str, keras.Model]]:
+    """The joint model from saved parts (``files`` maps each part to its saved name)."""
+    parts = {part: keras.models.load_model(run.model(name)) for part, name in files.items()}
+    return build_joint(**parts), parts
+
+
+def _save_parts(run: RunDir, parts: dict[str, keras.Model], suffix: str) -> None:
+    for name, model in parts.items():
+        model.save(run.model(f"{name}{suffix}"))
+
+
+def _compile_joint(joint: keras.Model, cfg: TrainConfig, learning_rate) -> None:
     f = cfg.finetune
-    encoder = keras.models.load_model(run.model("encoder_pretrained"))
-    decoder = keras.models.load_model(run.model("decoder_pretrained"))
-    head = keras.models.load_model(run.model("head_frozen"))
-    joint = build_joint(encoder, head, decoder)
-    steps = int(np.ceil(len(splits.train) / f.batch_size))
-    optimizer = keras.optimizers.AdamW(
-        _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs), weight_decay=f.weight_decay
-    )
     joint.compile(
-        optimizer=optimizer,
+        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=f.weight_decay),
         loss={
             "probs": keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
             "reconstruction": image_mse,
@@ -237,11 +243,28 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         loss_weights={"probs": 1.0, "reconstruction": f.recon_weight},
         metrics={"probs": ["accuracy"]},
     )
-    weights = class_weights(splits.train.labels, f.class_weight_power)
+
+
+def _joint_dataset(cfg: TrainConfig, splits: Splits) -> tf.data.Dataset:
+    weights = class_weights(splits.train.labels, cfg.finetune.class_weight_power)
     log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
+    return _dataset(splits.train, cfg, cfg.finetune.batch_size, "joint", weights)
+
+
+def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+    if run.model("encoder_finetuned").exists():
+        log.info("finetune: done already, skipping")
+        return
+    f = cfg.finetune
+    joint, parts = _load_joint(
+        run,
+        {"encoder": "encoder_pretrained", "head": "head_frozen", "decoder": "decoder_pretrained"},
+    )
+    steps = int(np.ceil(len(splits.train) / f.batch_size))
+    _compile_joint(joint, cfg, _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs))
     best = run.path("finetune_best.weights.h5")
     history = joint.fit(
-        _dataset(splits.train, cfg, f.batch_size, "joint", weights),
+        _joint_dataset(cfg, splits),
         validation_data=_eval_dataset(splits.holdout, 512),
         epochs=f.epochs,
         shuffle=False,
@@ -259,10 +282,61 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         ],
     )
     joint.load_weights(best)
-    encoder.save(run.model("encoder"))
-    head.save(run.model("head"))
-    decoder.save(run.model("decoder"))
+    _save_parts(run, parts, "_finetuned")
     run.update_metrics(finetune=_history_lists(history))
+
+
+def average(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+    """Weight averaging after fine-tuning; writes the final encoder, head and decoder."""
+    if run.model("encoder").exists():
+        log.info("average: done already, skipping")
+        return
+    joint, parts = _load_joint(run, {part: f"{part}_finetuned" for part in PARTS})
+    a = cfg.average
+    if a.epochs:
+        _compile_joint(joint, cfg, a.learning_rate)
+        holdout = _eval_dataset(splits.holdout, 512)
+        before = _holdout_accuracy(joint, holdout)
+        finetuned = joint.get_weights()
+        averager = WeightAverage(run.path("average_weights.npz"))
+        history = joint.fit(
+            _joint_dataset(cfg, splits),
+            validation_data=holdout,
+            epochs=a.epochs,
+            shuffle=False,
+            verbose=verbose,
+            callbacks=[
+                averager,
+                keras.callbacks.BackupAndRestore(str(run.path("backup_average"))),
+                keras.callbacks.CSVLogger(str(run.path("average_log.csv")), append=True),
+            ],
+        )
+        averager.apply(joint)
+        recompute_batch_norm(joint, _joint_dataset(cfg, splits))
+        after = _holdout_accuracy(joint, holdout)
+        used = after > before
+        log.info(
+            "average of %d epochs: holdout %.4f vs fine-tuned %.4f, keeping the %s",
+            averager.count,
+            after,
+            before,
+            "average" if used else "fine-tuned weights",
+        )
+        if not used:
+            joint.set_weights(finetuned)
+        run.update_metrics(
+            average={
+                **_history_lists(history),
+                "holdout_finetuned": before,
+                "holdout_averaged": after,
+                "used": used,
+            }
+        )
+    _save_parts(run, parts, "")
+
+
+def _holdout_accuracy(joint: keras.Model, holdout: tf.data.Dataset) -> float:
+    return float(joint.evaluate(holdout, verbose=0, return_dict=True)["probs_accuracy"])
 
 
 def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
@@ -276,4 +350,5 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
         pretrain(cfg, run, splits, verbose)
         train_head(cfg, run, splits, verbose)
         finetune(cfg, run, splits, verbose)
+        average(cfg, run, splits, verbose)
     return run
