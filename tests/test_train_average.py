@@ -28,14 +28,12 @@ def test_running_mean_resumes_without_counting_an_epoch_twice(tmp_path: Path) ->
     path = tmp_path / "average.npz"
     first = WeightAverage(path)
     first.set_model(model)
-    first.on_train_begin()
     for epoch, value in enumerate((1.0, 2.0)):
         set_kernel(model, value)
         first.on_epoch_end(epoch)
 
     resumed = WeightAverage(path)
     resumed.set_model(model)
-    resumed.on_train_begin()
     assert resumed.count == 2
     set_kernel(model, 100.0)
     resumed.on_epoch_end(1)  # retrained after a crash between the two saves: already counted

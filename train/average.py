@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class WeightAverage(keras.callbacks.Callback):
     """Running mean of the trainable weights at every epoch's end, kept on disk.
 
-    The file is rewritten each epoch, so a run that ``BackupAndRestore`` resumes continues the same
-    average; an epoch that was counted but not backed up is not counted twice.
+    The file is rewritten each epoch and read back on construction, so a run that
+    ``BackupAndRestore`` resumes continues the same average, an epoch that was counted but not
+    backed up is not counted twice, and a finished average is not trained again.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -31,8 +32,6 @@ class WeightAverage(keras.callbacks.Callback):
         self.path = Path(path)
         self.count = 0
         self.mean: list[np.ndarray] = []
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
         if self.path.exists():
             with np.load(self.path) as saved:
                 self.count = int(saved["count"])

@@ -59,7 +59,7 @@ def plot_curves(run: RunDir, out: Path) -> Path:
                 ax.plot(joint[key], style, label="holdout" if "val" in key else "train")
         if len(next(iter(joint.values()), [])) > finetune_epochs:
             ax.axvline(finetune_epochs - 0.5, color="gray", lw=0.8, label="averaging starts")
-        ax.set(title=f"3–4. fine-tuning and averaging: {what}", xlabel="epoch")
+        ax.set(title=f"3–4. joint training: {what}", xlabel="epoch")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
@@ -293,8 +293,8 @@ def _average_text(cfg: TrainConfig, average: dict | None) -> str:
     return f"""4. Stochastic weight averaging: {epochs} more epochs of the same joint training
    at a constant learning rate of {cfg.average.learning_rate}; the weights at every epoch's end are
    averaged and the batch-norm statistics recomputed for the average over one pass of `train`.
-   Holdout accuracy (single crop, Keras): fine-tuned {_pct(average["holdout_finetuned"])},
-   averaged {_pct(average["holdout_averaged"])}; {shipped}."""
+   Holdout accuracy (float, mirror-averaged as the runtime scores faces): fine-tuned
+   {_pct(average["holdout_finetuned"])}, averaged {_pct(average["holdout_averaged"])}; {shipped}."""
 
 
 def _epochs(cfg: TrainConfig) -> dict[str, int]:
