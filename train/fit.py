@@ -251,6 +251,34 @@ def _joint_dataset(cfg: TrainConfig, splits: Splits) -> tf.data.Dataset:
     return _dataset(splits.train, cfg, cfg.finetune.batch_size, "joint", weights)
 
 
+def _fit_joint(
+    joint: keras.Model,
+    cfg: TrainConfig,
+    run: RunDir,
+    splits: Splits,
+    stage: str,
+    epochs: int,
+    verbose: int,
+    callbacks: list[keras.callbacks.Callback],
+) -> keras.callbacks.History:
+    """Joint training for ``stage``, resumable, logged to ``<stage>_log.csv``.
+
+    ``callbacks`` run before the backup, so state they save is never older than the backup's.
+    """
+    return joint.fit(
+        _joint_dataset(cfg, splits),
+        validation_data=_eval_dataset(splits.holdout, 512),
+        epochs=epochs,
+        shuffle=False,  # the dataset reshuffles itself every epoch
+        verbose=verbose,
+        callbacks=[
+            *callbacks,
+            keras.callbacks.BackupAndRestore(str(run.path(f"backup_{stage}"))),
+            keras.callbacks.CSVLogger(str(run.path(f"{stage}_log.csv")), append=True),
+        ],
+    )
+
+
 def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
     if run.model("encoder_finetuned").exists():
         log.info("finetune: done already, skipping")
@@ -263,24 +291,10 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
     steps = int(np.ceil(len(splits.train) / f.batch_size))
     _compile_joint(joint, cfg, _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs))
     best = run.path("finetune_best.weights.h5")
-    history = joint.fit(
-        _joint_dataset(cfg, splits),
-        validation_data=_eval_dataset(splits.holdout, 512),
-        epochs=f.epochs,
-        shuffle=False,
-        verbose=verbose,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(run.path("backup_finetune"))),
-            keras.callbacks.ModelCheckpoint(
-                str(best),
-                "val_probs_accuracy",
-                save_best_only=True,
-                save_weights_only=True,
-                mode="max",
-            ),
-            keras.callbacks.CSVLogger(str(run.path("finetune_log.csv")), append=True),
-        ],
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(best), "val_probs_accuracy", save_best_only=True, save_weights_only=True, mode="max"
     )
+    history = _fit_joint(joint, cfg, run, splits, "finetune", f.epochs, verbose, [checkpoint])
     joint.load_weights(best)
     _save_parts(run, parts, "_finetuned")
     run.update_metrics(finetune=_history_lists(history))
@@ -299,18 +313,7 @@ def average(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None
         averager = WeightAverage(run.path("average_weights.npz"))
         if averager.count < a.epochs:
             _compile_joint(joint, cfg, a.learning_rate)
-            joint.fit(
-                _joint_dataset(cfg, splits),
-                validation_data=_eval_dataset(splits.holdout, 512),
-                epochs=a.epochs,
-                shuffle=False,
-                verbose=verbose,
-                callbacks=[
-                    averager,
-                    keras.callbacks.BackupAndRestore(str(run.path("backup_average"))),
-                    keras.callbacks.CSVLogger(str(run.path("average_log.csv")), append=True),
-                ],
-            )
+            _fit_joint(joint, cfg, run, splits, "average", a.epochs, verbose, [averager])
         averager.apply(joint)
         recompute_batch_norm(joint, _joint_dataset(cfg, splits))
         after = _holdout_accuracy(joint, splits.holdout)
