@@ -82,7 +82,7 @@ def test_fit_resumes_by_skipping_finished_stages(trained: Path, caplog) -> None:
 
     caplog.set_level("INFO")
     fit.fit(load_config(trained / "tiny.toml"), trained / "run", verbose=0)
-    for stage in ("pretrain", "head", "finetune", "average"):
+    for stage in ("pretrain", "head", "finetune", "recalibrate"):
         assert f"{stage}: done already" in caplog.text
 
 

@@ -37,8 +37,6 @@ batch_size = 16
 epochs = 1
 batch_size = 16
 warmup_epochs = 0
-[average]
-epochs = 2
 [export]
 calibration_samples = 16
 """

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = add(
         "fit",
-        "pre-train the autoencoder, fit the frozen-code head, fine-tune jointly, average weights",
+        "pre-train the autoencoder, fit the frozen-code head, fine-tune jointly, recalibrate",
     )
     fit.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
     export = add("export", "write int8 encoder, head and decoder .tflite files and the op check")

@@ -76,14 +76,6 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
-class AverageConfig:
-    """Stochastic weight averaging after fine-tuning; 0 epochs keeps the fine-tuned weights."""
-
-    epochs: int = 0
-    learning_rate: float = 5e-4
-
-
-@dataclass(frozen=True)
 class ExportConfig:
     calibration_samples: int = 1000
 
@@ -98,7 +90,6 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    average: AverageConfig = field(default_factory=AverageConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
     def to_dict(self) -> dict[str, Any]:

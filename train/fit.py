@@ -5,8 +5,8 @@
    for the scikit-learn ablations.
 3. ``finetune``: encoder, head and decoder train jointly on cross-entropy plus a reconstruction
    term (so the decoder's quality score stays meaningful), with class weights for rare labels.
-4. ``average``: joint training goes on at a constant learning rate and the weights of every epoch
-   are averaged; the average replaces the fine-tuned weights only if it is better on the holdout.
+4. ``recalibrate``: batch-norm statistics are recomputed on un-augmented training faces, kept
+   only if that scores better on the holdout.
 
 Every stage keeps a ``BackupAndRestore`` folder, so an interrupted run picks up at its last
 finished epoch; model selection uses a held-out split of ``train``, never ``val``.
@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from train.augment import augment_batch, build_augmenter
-from train.average import WeightAverage, recompute_batch_norm
+from train.batchnorm import recompute_batch_norm
 from train.config import TrainConfig, dump_config
 from train.data import FaceSet, load_faces, stratified_split
 from train.labels import LABELS
@@ -251,34 +251,6 @@ def _joint_dataset(cfg: TrainConfig, splits: Splits) -> tf.data.Dataset:
     return _dataset(splits.train, cfg, cfg.finetune.batch_size, "joint", weights)
 
 
-def _fit_joint(
-    joint: keras.Model,
-    cfg: TrainConfig,
-    run: RunDir,
-    splits: Splits,
-    stage: str,
-    epochs: int,
-    verbose: int,
-    callbacks: list[keras.callbacks.Callback],
-) -> keras.callbacks.History:
-    """Joint training for ``stage``, resumable, logged to ``<stage>_log.csv``.
-
-    ``callbacks`` run before the backup, so state they save is never older than the backup's.
-    """
-    return joint.fit(
-        _joint_dataset(cfg, splits),
-        validation_data=_eval_dataset(splits.holdout, 512),
-        epochs=epochs,
-        shuffle=False,  # the dataset reshuffles itself every epoch
-        verbose=verbose,
-        callbacks=[
-            *callbacks,
-            keras.callbacks.BackupAndRestore(str(run.path(f"backup_{stage}"))),
-            keras.callbacks.CSVLogger(str(run.path(f"{stage}_log.csv")), append=True),
-        ],
-    )
-
-
 def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
     if run.model("encoder_finetuned").exists():
         log.info("finetune: done already, skipping")
@@ -294,42 +266,47 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(best), "val_probs_accuracy", save_best_only=True, save_weights_only=True, mode="max"
     )
-    history = _fit_joint(joint, cfg, run, splits, "finetune", f.epochs, verbose, [checkpoint])
+    history = joint.fit(
+        _joint_dataset(cfg, splits),
+        validation_data=_eval_dataset(splits.holdout, 512),
+        epochs=f.epochs,
+        shuffle=False,  # the dataset reshuffles itself every epoch
+        verbose=verbose,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(run.path("backup_finetune"))),
+            checkpoint,
+            keras.callbacks.CSVLogger(str(run.path("finetune_log.csv")), append=True),
+        ],
+    )
     joint.load_weights(best)
     _save_parts(run, parts, "_finetuned")
     run.update_metrics(finetune=_history_lists(history))
 
 
-def average(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
-    """Weight averaging after fine-tuning; writes the final encoder, head and decoder."""
+def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
+    """Batch-norm statistics for plain faces (see ``train.batchnorm``); writes the final parts."""
     if run.model("encoder").exists():
-        log.info("average: done already, skipping")
+        log.info("recalibrate: done already, skipping")
         return
     joint, parts = _load_joint(run, {part: f"{part}_finetuned" for part in PARTS})
-    a = cfg.average
-    if a.epochs:
-        before = _holdout_accuracy(joint, splits.holdout)
-        finetuned = joint.get_weights()
-        averager = WeightAverage(run.path("average_weights.npz"))
-        if averager.count < a.epochs:
-            _compile_joint(joint, cfg, a.learning_rate)
-            _fit_joint(joint, cfg, run, splits, "average", a.epochs, verbose, [averager])
-        averager.apply(joint)
-        recompute_batch_norm(joint, _joint_dataset(cfg, splits))
-        after = _holdout_accuracy(joint, splits.holdout)
-        used = after > before
-        log.info(
-            "average of %d epochs: holdout %.4f vs fine-tuned %.4f, keeping the %s",
-            averager.count,
-            after,
-            before,
-            "average" if used else "fine-tuned weights",
-        )
-        if not used:
-            joint.set_weights(finetuned)
-        run.update_metrics(
-            average={"holdout_finetuned": before, "holdout_averaged": after, "used": used}
-        )
+    before = _holdout_accuracy(joint, splits.holdout)
+    trained = joint.get_weights()
+    order = np.random.default_rng(cfg.seed).permutation(len(splits.train))
+    faces = tf.data.Dataset.from_tensor_slices(to_float(splits.train.images[order]))
+    recompute_batch_norm(joint, ((batch,) for batch in faces.batch(cfg.finetune.batch_size)))
+    after = _holdout_accuracy(joint, splits.holdout)
+    used = after > before
+    log.info(
+        "recalibrated batch norm: holdout %.4f vs %.4f as trained, keeping the %s statistics",
+        after,
+        before,
+        "recalibrated" if used else "trained",
+    )
+    if not used:
+        joint.set_weights(trained)
+    run.update_metrics(
+        recalibrate={"holdout_trained": before, "holdout_recalibrated": after, "used": used}
+    )
     _save_parts(run, parts, "")
 
 
@@ -353,5 +330,5 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
         pretrain(cfg, run, splits, verbose)
         train_head(cfg, run, splits, verbose)
         finetune(cfg, run, splits, verbose)
-        average(cfg, run, splits, verbose)
+        recalibrate(cfg, run, splits)
     return run

@@ -38,28 +38,21 @@ def _read_csv(path: Path) -> dict[str, list[float]]:
 
 
 def plot_curves(run: RunDir, out: Path) -> Path:
-    """Pre-training, then fine-tuning with the weight-averaging epochs (if any) after it."""
     pretrain = _read_csv(run.path("pretrain_log.csv"))
-    joint = _read_csv(run.path("finetune_log.csv"))
-    finetune_epochs = len(next(iter(joint.values()), []))
-    for key, values in _read_csv(run.path("average_log.csv")).items():
-        joint.setdefault(key, []).extend(values)
+    finetune = _read_csv(run.path("finetune_log.csv"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for key, style in (("loss", "-"), ("val_loss", "--")):
         if key in pretrain:
             axes[0].plot(pretrain[key], style, label=key.replace("val_", "holdout "))
     axes[0].set(title="1. autoencoder pre-training", xlabel="epoch", ylabel="MSE")
-    panels = (
-        (axes[1], ("probs_accuracy", "val_probs_accuracy"), "accuracy"),
-        (axes[2], ("reconstruction_loss", "val_reconstruction_loss"), "reconstruction MSE"),
-    )
-    for ax, keys, what in panels:
-        for key, style in zip(keys, ("-", "--"), strict=True):
-            if key in joint:
-                ax.plot(joint[key], style, label="holdout" if "val" in key else "train")
-        if len(next(iter(joint.values()), [])) > finetune_epochs:
-            ax.axvline(finetune_epochs - 0.5, color="gray", lw=0.8, label="averaging starts")
-        ax.set(title=f"3–4. joint training: {what}", xlabel="epoch")
+    for key, style in (("probs_accuracy", "-"), ("val_probs_accuracy", "--")):
+        if key in finetune:
+            axes[1].plot(finetune[key], style, label="holdout" if "val" in key else "train")
+    axes[1].set(title="3. fine-tuning: accuracy", xlabel="epoch")
+    for key, style in (("reconstruction_loss", "-"), ("val_reconstruction_loss", "--")):
+        if key in finetune:
+            axes[2].plot(finetune[key], style, label="holdout" if "val" in key else "train")
+    axes[2].set(title="3. fine-tuning: reconstruction MSE", xlabel="epoch")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
@@ -240,7 +233,7 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
    (label smoothing {cfg.finetune.label_smoothing}) + {cfg.finetune.recon_weight} ×
    reconstruction MSE so the decoder stays meaningful; class weights
    (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes (disgust).
-{_average_text(cfg, metrics.get("average"))}
+{_recalibration_text(metrics["recalibrate"])}
 
 Training computes in `{cfg.precision}` (weights stay float32); export and the float figures
 above use a float32 rebuild of the same weights. Model selection on a stratified
@@ -285,16 +278,13 @@ def _found(result: dict) -> float:
     return float(np.trace(confusion) / max(confusion.sum(), 1))
 
 
-def _average_text(cfg: TrainConfig, average: dict | None) -> str:
-    if not cfg.average.epochs or average is None:
-        return "4. No weight averaging (`average.epochs = 0`): the fine-tuned weights ship."
-    shipped = "the average ships" if average["used"] else "the fine-tuned weights ship"
-    epochs = cfg.average.epochs
-    return f"""4. Stochastic weight averaging: {epochs} more epochs of the same joint training
-   at a constant learning rate of {cfg.average.learning_rate}; the weights at every epoch's end are
-   averaged and the batch-norm statistics recomputed for the average over one pass of `train`.
-   Holdout accuracy (float, mirror-averaged as the runtime scores faces): fine-tuned
-   {_pct(average["holdout_finetuned"])}, averaged {_pct(average["holdout_averaged"])}; {shipped}."""
+def _recalibration_text(recalibrate: dict) -> str:
+    shipped = "the recalibrated statistics ship" if recalibrate["used"] else "the trained ones ship"
+    return f"""4. Batch-norm recalibration: the running statistics, tracked on augmented batches
+   during training, are recomputed over the un-augmented training faces, which look like the
+   runtime's crops. Holdout accuracy (float, mirror-averaged as the runtime scores faces): trained
+   {_pct(recalibrate["holdout_trained"])}, recalibrated {_pct(recalibrate["holdout_recalibrated"])};
+   {shipped}."""
 
 
 def _epochs(cfg: TrainConfig) -> dict[str, int]:
@@ -302,5 +292,4 @@ def _epochs(cfg: TrainConfig) -> dict[str, int]:
         "pretrain": cfg.pretrain.epochs,
         "head": cfg.head.epochs,
         "finetune": cfg.finetune.epochs,
-        "average": cfg.average.epochs,
     }
