@@ -232,25 +232,6 @@ def _save_parts(run: RunDir, parts: dict[str, keras.Model], suffix: str) -> None
         model.save(run.model(f"{name}{suffix}"))
 
 
-def _compile_joint(joint: keras.Model, cfg: TrainConfig, learning_rate) -> None:
-    f = cfg.finetune
-    joint.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=f.weight_decay),
-        loss={
-            "probs": keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
-            "reconstruction": image_mse,
-        },
-        loss_weights={"probs": 1.0, "reconstruction": f.recon_weight},
-        metrics={"probs": ["accuracy"]},
-    )
-
-
-def _joint_dataset(cfg: TrainConfig, splits: Splits) -> tf.data.Dataset:
-    weights = class_weights(splits.train.labels, cfg.finetune.class_weight_power)
-    log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
-    return _dataset(splits.train, cfg, cfg.finetune.batch_size, "joint", weights)
-
-
 def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
     if run.model("encoder_finetuned").exists():
         log.info("finetune: done already, skipping")
@@ -261,13 +242,26 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         {"encoder": "encoder_pretrained", "head": "head_frozen", "decoder": "decoder_pretrained"},
     )
     steps = int(np.ceil(len(splits.train) / f.batch_size))
-    _compile_joint(joint, cfg, _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs))
+    optimizer = keras.optimizers.AdamW(
+        _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs), weight_decay=f.weight_decay
+    )
+    joint.compile(
+        optimizer=optimizer,
+        loss={
+            "probs": keras.losses.CategoricalCrossentropy(label_smoothing=f.label_smoothing),
+            "reconstruction": image_mse,
+        },
+        loss_weights={"probs": 1.0, "reconstruction": f.recon_weight},
+        metrics={"probs": ["accuracy"]},
+    )
+    weights = class_weights(splits.train.labels, f.class_weight_power)
+    log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
     best = run.path("finetune_best.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(best), "val_probs_accuracy", save_best_only=True, save_weights_only=True, mode="max"
     )
     history = joint.fit(
-        _joint_dataset(cfg, splits),
+        _dataset(splits.train, cfg, f.batch_size, "joint", weights),
         validation_data=_eval_dataset(splits.holdout, 512),
         epochs=f.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch
