@@ -17,7 +17,7 @@ from keras import layers
 
 
 def recompute_batch_norm(model: keras.Model, batches: Iterable) -> None:
-    """Replace every batch norm's running statistics by their mean over ``batches``.
+    """Replace every batch norm's running statistics by their mean over ``batches`` of inputs.
 
     A momentum of ``i / (i + 1)`` at the ``i``-th batch turns Keras' exponential moving average
     into a plain cumulative mean, so every batch counts equally. Batches should be shuffled:
@@ -32,7 +32,7 @@ def recompute_batch_norm(model: keras.Model, batches: Iterable) -> None:
     for norm in norms:
         norm.moving_mean.assign(np.zeros(norm.moving_mean.shape, np.float32))
         norm.moving_variance.assign(np.ones(norm.moving_variance.shape, np.float32))
-    for i, (images, *_) in enumerate(batches):
+    for i, images in enumerate(batches):
         for norm in norms:
             norm.momentum = i / (i + 1)
         model(images, training=True)

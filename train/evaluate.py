@@ -11,7 +11,6 @@ import dataclasses
 import logging
 from pathlib import Path
 
-import keras
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -29,7 +28,7 @@ from stream.labels.quality import QualityScorer
 from stream.models import Models, load_models
 from train.config import ModelConfig, TrainConfig
 from train.export import MODEL_FILES
-from train.fit import RunDir, load_splits, to_float
+from train.fit import RunDir, float_probs, load_splits
 from train.manifest import write_manifest
 from train.model import build_encoder, build_head, load_float32
 
@@ -70,15 +69,6 @@ def error_quantiles(out: Path, faces: np.ndarray) -> list[float]:
         ]
     )
     return np.quantile(errors, np.linspace(0, 1, 101)).tolist()
-
-
-def float_probs(encoder: keras.Model, head: keras.Model, images: np.ndarray, flip: bool):
-    x = to_float(images)
-    probs = head.predict(encoder.predict(x, verbose=0), verbose=0)
-    if flip:
-        mirrored = head.predict(encoder.predict(x[:, :, ::-1], verbose=0), verbose=0)
-        probs = (probs + mirrored) / 2
-    return probs
 
 
 def with_flip(models: Models, flip: bool) -> Models:

@@ -94,6 +94,16 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
+def float_probs(encoder: keras.Model, head: keras.Model, images: np.ndarray, flip: bool):
+    """Keras probabilities, averaged with the mirror image's when ``flip``, as the runtime does."""
+    x = to_float(images)
+    probs = head.predict(encoder.predict(x, verbose=0), verbose=0)
+    if flip:
+        mirrored = head.predict(encoder.predict(x[:, :, ::-1], verbose=0), verbose=0)
+        probs = (probs + mirrored) / 2
+    return probs
+
+
 def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
     """Inverse-frequency weights raised to ``power`` (0: none, 1: fully balanced), mean 1."""
     counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
@@ -283,12 +293,18 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
         log.info("recalibrate: done already, skipping")
         return
     joint, parts = _load_joint(run, {part: f"{part}_finetuned" for part in PARTS})
-    before = _holdout_accuracy(joint, splits.holdout)
+    holdout = splits.holdout
+
+    def holdout_accuracy() -> float:
+        probs = float_probs(parts["encoder"], parts["head"], holdout.images, flip=True)
+        return float(np.mean(probs.argmax(axis=1) == holdout.labels))
+
+    before = holdout_accuracy()
     trained = joint.get_weights()
     order = np.random.default_rng(cfg.seed).permutation(len(splits.train))
     faces = tf.data.Dataset.from_tensor_slices(to_float(splits.train.images[order]))
-    recompute_batch_norm(joint, ((batch,) for batch in faces.batch(cfg.finetune.batch_size)))
-    after = _holdout_accuracy(joint, splits.holdout)
+    recompute_batch_norm(joint, faces.batch(cfg.finetune.batch_size))
+    after = holdout_accuracy()
     used = after > before
     log.info(
         "recalibrated batch norm: holdout %.4f vs %.4f as trained, keeping the %s statistics",
@@ -302,15 +318,6 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
         recalibrate={"holdout_trained": before, "holdout_recalibrated": after, "used": used}
     )
     _save_parts(run, parts, "")
-
-
-def _holdout_accuracy(joint: keras.Model, holdout: FaceSet) -> float:
-    """Accuracy as the runtime scores a face: it and its mirror image, probabilities summed."""
-    images = to_float(holdout.images)
-    probs = sum(
-        joint.predict(x, batch_size=512, verbose=0)["probs"] for x in (images, images[:, :, ::-1])
-    )
-    return float(np.mean(np.argmax(probs, axis=1) == holdout.labels))
 
 
 def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
