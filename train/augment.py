@@ -31,4 +31,37 @@ def build_augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential:
 
 
 def augment_batch(augmenter: keras.Sequential, images: tf.Tensor) -> tf.Tensor:
+    if not augmenter.layers:  # a config with every augmentation off; Keras cannot build it
+        return images
     return tf.clip_by_value(augmenter(images, training=True), 0.0, 1.0)
+
+
+def erase_batch(
+    generator: tf.random.Generator, images: tf.Tensor, probability: float, max_area: float
+) -> tf.Tensor:
+    """Random erasing: a random rectangle of each face, with ``probability``, becomes noise.
+
+    Hiding a cheek or an eye makes the classifier use every part of the face instead of the few
+    pixels that happen to separate training faces; it narrows the gap between training and
+    holdout accuracy. Rectangles cover 2 % to ``max_area`` of the face, aspect ratio 0.3 to 3.3.
+    """
+    shape = tf.shape(images)
+    n, height, width = shape[0], shape[1], shape[2]
+    size = tf.cast(height * width, tf.float32)
+    area = generator.uniform([n], 0.02, max_area) * size
+    aspect = tf.exp(generator.uniform([n], tf.math.log(0.3), tf.math.log(3.3)))
+    h = tf.minimum(tf.sqrt(area * aspect), tf.cast(height, tf.float32))
+    w = tf.minimum(tf.sqrt(area / aspect), tf.cast(width, tf.float32))
+    top = generator.uniform([n]) * (tf.cast(height, tf.float32) - h)
+    left = generator.uniform([n]) * (tf.cast(width, tf.float32) - w)
+    rows = tf.cast(tf.range(height), tf.float32)[None, :, None]
+    cols = tf.cast(tf.range(width), tf.float32)[None, None, :]
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + h)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + w)[:, None, None])
+        & (generator.uniform([n]) < probability)[:, None, None]
+    )
+    noise = generator.uniform(tf.shape(images), dtype=images.dtype)
+    return tf.where(inside[..., None], noise, images)

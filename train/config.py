@@ -73,6 +73,8 @@ class FinetuneConfig:
     label_smoothing: float = 0.1
     recon_weight: float = 1.0
     class_weight_power: float = 0.5
+    erase_probability: float = 0.0
+    erase_max_area: float = 0.25
 
 
 @dataclass(frozen=True)

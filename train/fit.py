@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from train.augment import augment_batch, build_augmenter
+from train.augment import augment_batch, build_augmenter, erase_batch
 from train.batchnorm import recompute_batch_norm
 from train.config import TrainConfig, dump_config
 from train.data import FaceSet, load_faces, stratified_split
@@ -121,12 +121,21 @@ def _dataset(
     ds = tf.data.Dataset.from_tensor_slices((images, onehot, sample_w))
     ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
     augmenter = build_augmenter(cfg.augment, cfg.seed)
+    eraser = tf.random.Generator.from_seed(cfg.seed + 10)
+    erase = cfg.finetune.erase_probability if mode == "joint" else 0.0
 
     def arrange(x, y, w):
         x = augment_batch(augmenter, x)
         if mode == "autoencoder":
             return x, x
-        return x, {"probs": y, "reconstruction": x}, {"probs": w, "reconstruction": tf.ones_like(w)}
+        # The decoder reconstructs the face before erasing: a denoising term, so the quality
+        # score still measures plain faces.
+        seen = erase_batch(eraser, x, erase, cfg.finetune.erase_max_area) if erase else x
+        return (
+            seen,
+            {"probs": y, "reconstruction": x},
+            {"probs": w, "reconstruction": tf.ones_like(w)},
+        )
 
     return ds.map(arrange, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 

@@ -232,7 +232,8 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
 3. Joint fine-tuning {cfg.finetune.epochs} epochs (AdamW, cosine schedule, warm-up): cross-entropy
    (label smoothing {cfg.finetune.label_smoothing}) + {cfg.finetune.recon_weight} ×
    reconstruction MSE so the decoder stays meaningful; class weights
-   (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes (disgust).
+   (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes
+   (disgust).{_erasing_text(cfg)}
 {_recalibration_text(metrics["recalibrate"])}
 
 Training computes in `{cfg.precision}` (weights stay float32); export and the float figures
@@ -276,6 +277,16 @@ of a displayed expression, not of anyone's feelings, and must not drive decision
 def _found(result: dict) -> float:
     confusion = np.asarray(result["confusion"])
     return float(np.trace(confusion) / max(confusion.sum(), 1))
+
+
+def _erasing_text(cfg: TrainConfig) -> str:
+    f = cfg.finetune
+    if not f.erase_probability:
+        return ""
+    return f"""
+   Random erasing: with probability {f.erase_probability}, a rectangle covering 2 % to
+   {f.erase_max_area:.0%} of the face becomes noise; the decoder reconstructs the face as it was
+   before erasing."""
 
 
 def _recalibration_text(recalibrate: dict) -> str:
