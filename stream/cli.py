@@ -1,7 +1,8 @@
 """``emostream``: the one command-line entry point, with a subcommand per job.
 
 Errors a user can cause (:class:`~stream.errors.EmostreamError`) are printed as one line on stderr
-with a non-zero exit; Ctrl-C ends a command cleanly with status 130.
+with a non-zero exit; Ctrl-C ends a command cleanly with status 130, and so does SIGTERM until a
+command installs its own handling (``run`` then finishes its current frame and exits 0).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -61,7 +63,23 @@ def quiet_native_logs() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A service manager may stop us while imports or models are still loading; without this,
+    # SIGTERM's default action kills the process before anything it opened is closed.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose < 2:
         quiet_native_logs()
@@ -72,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     except EmostreamError as exc:
         print(f"emostream {args.command}: error: {exc}", file=sys.stderr)
         code = exc.exit_code
-    except KeyboardInterrupt:
-        code = 130
     return code
 
 

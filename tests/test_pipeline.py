@@ -134,6 +134,26 @@ def test_sigterm_stops_a_looping_run_cleanly(make_clip, model_dir: Path, tmp_pat
     assert int(cv2.VideoCapture(str(record)).get(cv2.CAP_PROP_FRAME_COUNT)) >= 15
 
 
+def test_sigterm_while_starting_up_exits_cleanly(
+    monkeypatch: pytest.MonkeyPatch, make_clip
+) -> None:
+    """A real SIGTERM arriving while the models load ends ``run`` with 130, not death by signal."""
+    from stream import cli
+    from stream.commands import run
+
+    def load_while_stopped(*_: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM did not interrupt start-up")
+
+    monkeypatch.setattr(run, "load_models", load_while_stopped)
+    before = signal.getsignal(signal.SIGTERM)
+    clip = make_clip(frames=2)
+
+    assert cli.main(["run", "--source", str(clip), "--publish", free_endpoint()]) == 130
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
