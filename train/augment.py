@@ -45,17 +45,16 @@ def erase_batch(
     pixels that happen to separate training faces; it narrows the gap between training and
     holdout accuracy. Rectangles cover 2 % to ``max_area`` of the face, aspect ratio 0.3 to 3.3.
     """
-    shape = tf.shape(images)
-    n, height, width = shape[0], shape[1], shape[2]
-    size = tf.cast(height * width, tf.float32)
-    area = generator.uniform([n], 0.02, max_area) * size
+    n = tf.shape(images)[0]
+    height, width = (tf.cast(d, tf.float32) for d in (tf.shape(images)[1], tf.shape(images)[2]))
+    area = generator.uniform([n], 0.02, max_area) * height * width
     aspect = tf.exp(generator.uniform([n], tf.math.log(0.3), tf.math.log(3.3)))
-    h = tf.minimum(tf.sqrt(area * aspect), tf.cast(height, tf.float32))
-    w = tf.minimum(tf.sqrt(area / aspect), tf.cast(width, tf.float32))
-    top = generator.uniform([n]) * (tf.cast(height, tf.float32) - h)
-    left = generator.uniform([n]) * (tf.cast(width, tf.float32) - w)
-    rows = tf.cast(tf.range(height), tf.float32)[None, :, None]
-    cols = tf.cast(tf.range(width), tf.float32)[None, None, :]
+    h = tf.minimum(tf.sqrt(area * aspect), height)
+    w = tf.minimum(tf.sqrt(area / aspect), width)
+    top = generator.uniform([n]) * (height - h)
+    left = generator.uniform([n]) * (width - w)
+    rows = tf.range(height)[None, :, None]
+    cols = tf.range(width)[None, None, :]
     inside = (
         (rows >= top[:, None, None])
         & (rows < (top + h)[:, None, None])

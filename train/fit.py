@@ -121,8 +121,8 @@ def _dataset(
     ds = tf.data.Dataset.from_tensor_slices((images, onehot, sample_w))
     ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
     augmenter = build_augmenter(cfg.augment, cfg.seed)
-    eraser = tf.random.Generator.from_seed(cfg.seed + 10)
     erase = cfg.finetune.erase_probability if mode == "joint" else 0.0
+    eraser = tf.random.Generator.from_seed(cfg.seed + 10) if erase else None
 
     def arrange(x, y, w):
         x = augment_batch(augmenter, x)

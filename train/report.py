@@ -45,14 +45,14 @@ def plot_curves(run: RunDir, out: Path) -> Path:
         if key in pretrain:
             axes[0].plot(pretrain[key], style, label=key.replace("val_", "holdout "))
     axes[0].set(title="1. autoencoder pre-training", xlabel="epoch", ylabel="MSE")
-    for key, style in (("probs_accuracy", "-"), ("val_probs_accuracy", "--")):
-        if key in finetune:
-            axes[1].plot(finetune[key], style, label="holdout" if "val" in key else "train")
-    axes[1].set(title="3. fine-tuning: accuracy", xlabel="epoch")
-    for key, style in (("reconstruction_loss", "-"), ("val_reconstruction_loss", "--")):
-        if key in finetune:
-            axes[2].plot(finetune[key], style, label="holdout" if "val" in key else "train")
-    axes[2].set(title="3. fine-tuning: reconstruction MSE", xlabel="epoch")
+    for ax, metric, what in (
+        (axes[1], "probs_accuracy", "accuracy"),
+        (axes[2], "reconstruction_loss", "reconstruction MSE"),
+    ):
+        for key, style, label in ((metric, "-", "train"), (f"val_{metric}", "--", "holdout")):
+            if key in finetune:
+                ax.plot(finetune[key], style, label=label)
+        ax.set(title=f"3. fine-tuning: {what}", xlabel="epoch")
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
