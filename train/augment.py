@@ -46,7 +46,7 @@ def erase_batch(
     holdout accuracy. Rectangles cover 2 % to ``max_area`` of the face, aspect ratio 0.3 to 3.3.
     """
     n = tf.shape(images)[0]
-    height, width = (tf.cast(d, tf.float32) for d in (tf.shape(images)[1], tf.shape(images)[2]))
+    height, width = tf.unstack(tf.cast(tf.shape(images)[1:3], tf.float32))
     area = generator.uniform([n], 0.02, max_area) * height * width
     aspect = tf.exp(generator.uniform([n], tf.math.log(0.3), tf.math.log(3.3)))
     h = tf.minimum(tf.sqrt(area * aspect), height)
