@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from train.augment import augment_batch, build_augmenter, erase_batch
 from train.batchnorm import recompute_batch_norm
-from train.config import TrainConfig, dump_config
+from train.config import FinetuneConfig, TrainConfig, dump_config
 from train.data import FaceSet, load_faces, stratified_split
 from train.labels import LABELS
 from train.model import (
@@ -251,6 +251,19 @@ def _save_parts(run: RunDir, parts: dict[str, keras.Model], suffix: str) -> None
         model.save(run.model(f"{name}{suffix}"))
 
 
+def finetune_optimizer(f: FinetuneConfig, steps: int, variables: list) -> keras.optimizers.AdamW:
+    """AdamW on the warm-up + cosine schedule, decaying kernels only.
+
+    Decaying batch-norm scales, shifts and biases would fight the normalisation rather than
+    regularise; on kernels that feed batch norm, decay instead keeps the effective step size up.
+    """
+    optimizer = keras.optimizers.AdamW(
+        _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs), weight_decay=f.weight_decay
+    )
+    optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) == 1])
+    return optimizer
+
+
 def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
     if run.model("encoder_finetuned").exists():
         log.info("finetune: done already, skipping")
@@ -261,9 +274,7 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         {"encoder": "encoder_pretrained", "head": "head_frozen", "decoder": "decoder_pretrained"},
     )
     steps = int(np.ceil(len(splits.train) / f.batch_size))
-    optimizer = keras.optimizers.AdamW(
-        _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs), weight_decay=f.weight_decay
-    )
+    optimizer = finetune_optimizer(f, steps, joint.trainable_variables)
     joint.compile(
         optimizer=optimizer,
         loss={
