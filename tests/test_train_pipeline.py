@@ -68,6 +68,8 @@ def test_manifest_card_and_figures(trained: Path) -> None:
     card = (models / "MODEL_CARD.md").read_text()
     for row in ("logistic regression", "linear SVM", "random forest", "dense head on frozen"):
         assert row in card
+    for option in ("Random erasing", "Progressive self-distillation"):  # both on in TINY_CONFIG
+        assert option in card
     for figure in ("confusion_matrix.png", "training_curves.png", "reconstructions.png"):
         assert cv2.imread(str(models / figure)) is not None
     runtime = load_models(models)

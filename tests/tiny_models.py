@@ -37,6 +37,7 @@ batch_size = 16
 epochs = 1
 batch_size = 16
 erase_probability = 0.5
+self_distill = 0.5
 warmup_epochs = 0
 [export]
 calibration_samples = 16

@@ -75,6 +75,7 @@ class FinetuneConfig:
     class_weight_power: float = 0.5
     erase_probability: float = 0.0
     erase_max_area: float = 0.25
+    self_distill: float = 0.0
 
 
 @dataclass(frozen=True)

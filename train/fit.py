@@ -36,6 +36,7 @@ from train.model import (
     build_joint,
     dtype_policy,
 )
+from train.selfdistill import BlendSchedule, self_distilling
 
 log = logging.getLogger(__name__)
 
@@ -118,24 +119,23 @@ def _dataset(
     images = to_float(faces.images)
     onehot = np.eye(len(LABELS), dtype=np.float32)[faces.labels]
     sample_w = (weights if weights is not None else np.ones(len(LABELS), np.float32))[faces.labels]
-    ds = tf.data.Dataset.from_tensor_slices((images, onehot, sample_w))
+    index = np.arange(len(images), dtype=np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((images, onehot, sample_w, index))
     ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
     augmenter = build_augmenter(cfg.augment, cfg.seed)
     erase = cfg.finetune.erase_probability if mode == "joint" else 0.0
     eraser = tf.random.Generator.from_seed(cfg.seed + 10) if erase else None
+    indexed = mode == "joint" and cfg.finetune.self_distill > 0
 
-    def arrange(x, y, w):
+    def arrange(x, y, w, i):
         x = augment_batch(augmenter, x)
         if mode == "autoencoder":
             return x, x
         # The decoder reconstructs the face before erasing: a denoising term, so the quality
         # score still measures plain faces.
         seen = erase_batch(eraser, x, erase, cfg.finetune.erase_max_area) if erase else x
-        return (
-            seen,
-            {"probs": y, "reconstruction": x},
-            {"probs": w, "reconstruction": tf.ones_like(w)},
-        )
+        targets = {"probs": y, "reconstruction": x} | ({"index": i} if indexed else {})
+        return seen, targets, {"probs": w, "reconstruction": tf.ones_like(w)}
 
     return ds.map(arrange, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -273,6 +273,10 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         run,
         {"encoder": "encoder_pretrained", "head": "head_frozen", "decoder": "decoder_pretrained"},
     )
+    callbacks: list[keras.callbacks.Callback] = []
+    if f.self_distill:
+        joint = self_distilling(joint, len(splits.train), f.self_distill)
+        callbacks.append(BlendSchedule(f.epochs))
     steps = int(np.ceil(len(splits.train) / f.batch_size))
     optimizer = finetune_optimizer(f, steps, joint.trainable_variables)
     joint.compile(
@@ -298,6 +302,7 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         verbose=verbose,
         callbacks=[
             keras.callbacks.BackupAndRestore(str(run.path("backup_finetune"))),
+            *callbacks,
             checkpoint,
             keras.callbacks.CSVLogger(str(run.path("finetune_log.csv")), append=True),
         ],

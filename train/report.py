@@ -233,7 +233,7 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
    (label smoothing {cfg.finetune.label_smoothing}) + {cfg.finetune.recon_weight} ×
    reconstruction MSE so the decoder stays meaningful; class weights
    (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes
-   (disgust).{_erasing_text(cfg)}
+   (disgust).{_erasing_text(cfg)}{_self_distill_text(cfg)}
 {_recalibration_text(metrics["recalibrate"])}
 
 Training computes in `{cfg.precision}` (weights stay float32); export and the float figures
@@ -287,6 +287,15 @@ def _erasing_text(cfg: TrainConfig) -> str:
    Random erasing: with probability {f.erase_probability}, a rectangle covering 2 % to
    {f.erase_max_area:.0%} of the face becomes noise; the decoder reconstructs the face as it was
    before erasing."""
+
+
+def _self_distill_text(cfg: TrainConfig) -> str:
+    weight = cfg.finetune.self_distill
+    if not weight:
+        return ""
+    return f"""
+   Progressive self-distillation: each face's target blends its label with the model's own
+   prediction for it one epoch earlier, the blend's weight rising linearly from 0 to {weight}."""
 
 
 def _recalibration_text(recalibrate: dict) -> str:
