@@ -23,7 +23,7 @@ def test_table_fills_with_predictions_and_blend_grows_per_epoch() -> None:
     )
     joint = build_joint(build_encoder(cfg), build_head(cfg), build_decoder(cfg))
     n = 20
-    model = self_distilling(joint, samples=n, final_weight=0.6)
+    model = self_distilling(joint, samples=n)
     model.compile(
         optimizer="adam",
         loss={"probs": "categorical_crossentropy", "reconstruction": "mse"},
@@ -38,7 +38,7 @@ def test_table_fills_with_predictions_and_blend_grows_per_epoch() -> None:
     holdout = tf.data.Dataset.from_tensor_slices((x, {"probs": y, "reconstruction": x})).batch(8)
 
     history = model.fit(
-        train, validation_data=holdout, epochs=3, verbose=0, callbacks=[BlendSchedule(3)]
+        train, validation_data=holdout, epochs=3, verbose=0, callbacks=[BlendSchedule(0.6, 3)]
     )
 
     table = model.previous.numpy()

@@ -275,8 +275,8 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
     )
     callbacks: list[keras.callbacks.Callback] = []
     if f.self_distill:
-        joint = self_distilling(joint, len(splits.train), f.self_distill)
-        callbacks.append(BlendSchedule(f.epochs))
+        joint = self_distilling(joint, len(splits.train))
+        callbacks.append(BlendSchedule(f.self_distill, f.epochs))
     steps = int(np.ceil(len(splits.train) / f.batch_size))
     optimizer = finetune_optimizer(f, steps, joint.trainable_variables)
     joint.compile(

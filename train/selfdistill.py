@@ -19,13 +19,12 @@ class SelfDistillingModel(keras.Model):
     """The joint fine-tuning model, with a table of every training face's last prediction.
 
     Training batches carry each face's row number as ``y["index"]``; evaluation batches carry
-    none and are scored against plain labels. The table and the blend weight are model weights,
-    so checkpoints and ``BackupAndRestore`` resume them with the rest.
+    none and are scored against plain labels. The table is a model weight, so checkpoints and
+    ``BackupAndRestore`` resume it with the rest; ``BlendSchedule`` sets the blend weight.
     """
 
-    def __init__(self, inputs, outputs, samples: int, final_weight: float, **kwargs) -> None:
+    def __init__(self, inputs, outputs, samples: int, **kwargs) -> None:
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.final_weight = final_weight
         self.previous = self.add_weight(
             shape=(samples, len(LABELS)), initializer="zeros", trainable=False, name="previous"
         )
@@ -33,8 +32,8 @@ class SelfDistillingModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if training and "index" in y:
-            y = dict(y)
-            index = y.pop("index")
+            index = y["index"]
+            y = _without_index(y)
             earlier = keras.ops.take(self.previous, index, axis=0)
             y["probs"] = (1.0 - self.blend) * y["probs"] + self.blend * earlier
             now = keras.ops.stop_gradient(keras.ops.cast(y_pred["probs"], "float32"))
@@ -52,16 +51,15 @@ def _without_index(y: dict) -> dict:
 class BlendSchedule(keras.callbacks.Callback):
     """Sets the blend weight to ``final_weight × epoch / epochs`` as each epoch starts."""
 
-    def __init__(self, epochs: int) -> None:
+    def __init__(self, final_weight: float, epochs: int) -> None:
         super().__init__()
+        self.final_weight = final_weight
         self.epochs = epochs
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.model.blend.assign(self.model.final_weight * epoch / self.epochs)
+        self.model.blend.assign(self.final_weight * epoch / self.epochs)
 
 
-def self_distilling(joint: keras.Model, samples: int, final_weight: float) -> SelfDistillingModel:
+def self_distilling(joint: keras.Model, samples: int) -> SelfDistillingModel:
     """``joint``'s layers, rewired into a model that keeps the prediction table."""
-    return SelfDistillingModel(
-        joint.input, joint.output, samples, final_weight, name="joint_self_distilling"
-    )
+    return SelfDistillingModel(joint.input, joint.output, samples, name="joint_self_distilling")
