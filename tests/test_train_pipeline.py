@@ -70,6 +70,7 @@ def test_manifest_card_and_figures(trained: Path) -> None:
         assert row in card
     for option in ("Random erasing", "Progressive self-distillation"):  # both on in TINY_CONFIG
         assert option in card
+    assert "AdamW, peak rate 0.002, weight decay 0.0001 on kernels" in card
     for figure in ("confusion_matrix.png", "training_curves.png", "reconstructions.png"):
         assert cv2.imread(str(models / figure)) is not None
     runtime = load_models(models)
@@ -120,6 +121,10 @@ def test_cli_help() -> None:
         (
             'precision = "float16"\n',
             "error: precision must be one of float32, mixed_bfloat16, not 'float16'",
+        ),
+        (
+            '[finetune]\noptimizer = "adam"\n',
+            "error: finetune.optimizer must be one of adamw, sgd, not 'adam'",
         ),
     ],
 )

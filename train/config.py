@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+OPTIMIZERS = ("adamw", "sgd")
 """Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units."""
 
 
@@ -67,7 +68,9 @@ class HeadConfig:
 class FinetuneConfig:
     epochs: int = 36
     batch_size: int = 128
+    optimizer: str = "adamw"
     learning_rate: float = 2e-3
+    momentum: float = 0.9
     weight_decay: float = 1e-4
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
@@ -129,6 +132,11 @@ def load_config(path: str | Path) -> TrainConfig:
     if config.precision not in PRECISIONS:
         choices = ", ".join(PRECISIONS)
         raise ConfigError(f"precision must be one of {choices}, not {config.precision!r}")
+    if config.finetune.optimizer not in OPTIMIZERS:
+        choices = ", ".join(OPTIMIZERS)
+        raise ConfigError(
+            f"finetune.optimizer must be one of {choices}, not {config.finetune.optimizer!r}"
+        )
     return config
 
 

@@ -251,15 +251,20 @@ def _save_parts(run: RunDir, parts: dict[str, keras.Model], suffix: str) -> None
         model.save(run.model(f"{name}{suffix}"))
 
 
-def finetune_optimizer(f: FinetuneConfig, steps: int, variables: list) -> keras.optimizers.AdamW:
-    """AdamW on the warm-up + cosine schedule, decaying kernels only.
+def finetune_optimizer(f: FinetuneConfig, steps: int, variables: list) -> keras.Optimizer:
+    """AdamW or SGD with Nesterov momentum on the warm-up + cosine schedule, decaying kernels only.
 
     Decaying batch-norm scales, shifts and biases would fight the normalisation rather than
     regularise; on kernels that feed batch norm, decay instead keeps the effective step size up.
+    Both optimizers decay decoupled from the gradient, scaled by the scheduled rate.
     """
-    optimizer = keras.optimizers.AdamW(
-        _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs), weight_decay=f.weight_decay
-    )
+    schedule = _schedule(f.learning_rate, f.epochs, steps, f.warmup_epochs)
+    if f.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=f.momentum, nesterov=True, weight_decay=f.weight_decay
+        )
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=f.weight_decay)
     optimizer.exclude_from_weight_decay(var_list=[v for v in variables if len(v.shape) == 1])
     return optimizer
 

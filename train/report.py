@@ -229,9 +229,9 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
    (flip, shift {cfg.augment.shift}, rotation ±{cfg.augment.rotation_deg}°,
    zoom {cfg.augment.zoom}, brightness {cfg.augment.brightness}, contrast {cfg.augment.contrast}).
 2. Dense head ({cfg.model.head_units} units, dropout {cfg.model.head_dropout}) on the frozen codes.
-3. Joint fine-tuning {cfg.finetune.epochs} epochs (AdamW, cosine schedule, warm-up): cross-entropy
-   (label smoothing {cfg.finetune.label_smoothing}) + {cfg.finetune.recon_weight} ×
-   reconstruction MSE so the decoder stays meaningful; class weights
+3. Joint fine-tuning {cfg.finetune.epochs} epochs ({_optimizer_text(cfg)}, cosine schedule,
+   warm-up): cross-entropy (label smoothing {cfg.finetune.label_smoothing}) plus
+   {cfg.finetune.recon_weight} × reconstruction MSE so the decoder stays meaningful; class weights
    (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes
    (disgust).{_erasing_text(cfg)}{_self_distill_text(cfg)}
 {_recalibration_text(metrics["recalibrate"])}
@@ -287,6 +287,12 @@ def _erasing_text(cfg: TrainConfig) -> str:
    Random erasing: with probability {f.erase_probability}, a rectangle covering 2 % to
    {f.erase_max_area:.0%} of the face becomes noise; the decoder reconstructs the face as it was
    before erasing."""
+
+
+def _optimizer_text(cfg: TrainConfig) -> str:
+    f = cfg.finetune
+    name = f"SGD, Nesterov momentum {f.momentum}" if f.optimizer == "sgd" else "AdamW"
+    return f"{name}, peak rate {f.learning_rate}, weight decay {f.weight_decay} on kernels"
 
 
 def _self_distill_text(cfg: TrainConfig) -> str:
