@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 PRECISIONS = ("float32", "mixed_bfloat16")
-OPTIMIZERS = ("adamw", "sgd")
 """Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units."""
+OPTIMIZERS = ("adamw", "sgd")
+"""Fine-tuning optimizers; ``sgd`` steps with Nesterov momentum."""
 
 
 class ConfigError(ValueError):
@@ -129,15 +130,14 @@ def load_config(path: str | Path) -> TrainConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
     config = _build(TrainConfig, values, "")
-    if config.precision not in PRECISIONS:
-        choices = ", ".join(PRECISIONS)
-        raise ConfigError(f"precision must be one of {choices}, not {config.precision!r}")
-    if config.finetune.optimizer not in OPTIMIZERS:
-        choices = ", ".join(OPTIMIZERS)
-        raise ConfigError(
-            f"finetune.optimizer must be one of {choices}, not {config.finetune.optimizer!r}"
-        )
+    _check_choice("precision", config.precision, PRECISIONS)
+    _check_choice("finetune.optimizer", config.finetune.optimizer, OPTIMIZERS)
     return config
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, not {value!r}")
 
 
 def dump_config(config: TrainConfig) -> str:
