@@ -71,6 +71,7 @@ def test_manifest_card_and_figures(trained: Path) -> None:
     for option in ("Random erasing", "Progressive self-distillation"):  # both on in TINY_CONFIG
         assert option in card
     assert "AdamW, peak rate 0.002, weight decay 0.0001 on kernels" in card
+    assert "Training computes in `mixed_bfloat16` (weights stay float32)" in card
     for figure in ("confusion_matrix.png", "training_curves.png", "reconstructions.png"):
         assert cv2.imread(str(models / figure)) is not None
     runtime = load_models(models)
@@ -120,7 +121,7 @@ def test_cli_help() -> None:
         ("[model]\nfilterz = [1]\n", "error: unknown key model.'filterz'"),
         (
             'precision = "float16"\n',
-            "error: precision must be one of float32, mixed_bfloat16, not 'float16'",
+            "error: precision must be one of auto, float32, mixed_bfloat16, not 'float16'",
         ),
         (
             '[finetune]\noptimizer = "adam"\n',

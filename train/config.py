@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ("float32", "mixed_bfloat16")
-"""Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units."""
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+"""Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units;
+``auto`` picks one of the two for the CPU (see ``train.precision``)."""
 OPTIMIZERS = ("adamw", "sgd")
 """Fine-tuning optimizers; ``sgd`` steps with Nesterov momentum."""
 
@@ -90,7 +91,7 @@ class ExportConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 1234
-    precision: str = "float32"
+    precision: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

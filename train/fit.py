@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -36,6 +37,7 @@ from train.model import (
     build_joint,
     dtype_policy,
 )
+from train.precision import resolve_precision, step_seconds
 from train.selfdistill import BlendSchedule, self_distilling
 
 log = logging.getLogger(__name__)
@@ -350,14 +352,26 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
     _save_parts(run, parts, "")
 
 
+def run_precision(cfg: TrainConfig, run: RunDir) -> str:
+    """The compute type for this run; ``auto`` is timed once and kept for every resume."""
+    recorded = run.read_metrics().get("precision")
+    if cfg.precision == "auto" and recorded:
+        return recorded
+    precision = resolve_precision(cfg.precision, partial(step_seconds, cfg))
+    log.info("training computes in %s (config: %s)", precision, cfg.precision)
+    run.update_metrics(precision=precision)
+    return precision
+
+
 def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
     """Run every stage that is not finished yet."""
-    keras.utils.set_random_seed(cfg.seed)
     run = RunDir(run_dir)
     (run.root / "models").mkdir(parents=True, exist_ok=True)
     run.path("config.toml").write_text(dump_config(cfg))
+    precision = run_precision(cfg, run)
+    keras.utils.set_random_seed(cfg.seed)  # after timing, which builds models of its own
     splits = load_splits(cfg)
-    with dtype_policy(cfg.precision):
+    with dtype_policy(precision):
         pretrain(cfg, run, splits, verbose)
         train_head(cfg, run, splits, verbose)
         finetune(cfg, run, splits, verbose)

@@ -236,7 +236,7 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
    (disgust).{_erasing_text(cfg)}{_self_distill_text(cfg)}
 {_recalibration_text(metrics["recalibrate"])}
 
-Training computes in `{cfg.precision}` (weights stay float32); export and the float figures
+Training computes in {_precision_text(cfg, metrics)}; export and the float figures
 above use a float32 rebuild of the same weights. Model selection on a stratified
 {cfg.data.holdout_fraction:.0%} split of `train`; `val` is only reported.
 
@@ -302,6 +302,14 @@ def _self_distill_text(cfg: TrainConfig) -> str:
     return f"""
    Progressive self-distillation: each face's target blends its label with the model's own
    prediction for it one epoch earlier, the blend's weight rising linearly from 0 to {weight}."""
+
+
+def _precision_text(cfg: TrainConfig, metrics: dict) -> str:
+    """The type the run computed in, naming ``auto``: another CPU may resolve it otherwise."""
+    used = metrics.get("precision", cfg.precision)
+    auto = cfg.precision == "auto"
+    chosen = ', chosen by `precision = "auto"` for the training CPU' if auto else ""
+    return f"`{used}` (weights stay float32{chosen})"
 
 
 def _recalibration_text(recalibrate: dict) -> str:
