@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_models import TINY_CONFIG
 from train.cli import DEFAULT_CONFIG
 from train.config import load_config
 from train.fit import RunDir, run_precision
@@ -42,30 +43,23 @@ def test_an_explicit_precision_is_kept_without_timing(precision: str) -> None:
     assert asked == []
 
 
-TINY = """
-[model]
-filters = [4, 8]
-convs_per_block = [1, 1]
-code_size = 8
-head_units = 8
-decoder_filters = [8, 4]
-[finetune]
-batch_size = 8
-"""
+def tiny_auto_config(tmp_path: Path):
+    """The tiny test model set's config with ``precision = "auto"``."""
+    config = tmp_path / "tiny.toml"
+    text = TINY_CONFIG.format(root=tmp_path).replace('"mixed_bfloat16"', '"auto"')
+    config.write_text(text)
+    return load_config(config)
 
 
 def test_step_seconds_times_real_steps_of_the_configured_model(tmp_path: Path) -> None:
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    cfg = load_config(config)
+    cfg = tiny_auto_config(tmp_path)
     for precision in ("float32", "mixed_bfloat16"):
         assert 0 < step_seconds(cfg, precision, steps=2) < 60
 
 
 def test_a_run_times_auto_once_and_keeps_it_on_resume(tmp_path: Path) -> None:
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    cfg = load_config(config)
+    cfg = tiny_auto_config(tmp_path)
+    assert cfg.precision == "auto"
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
     chosen = run_precision(cfg, run)
