@@ -75,3 +75,11 @@ def test_default_and_shipped_precision_are_auto(tmp_path: Path) -> None:
     empty.write_text("")
     assert load_config(empty).precision == "auto"
     assert load_config(DEFAULT_CONFIG).precision == "auto"
+
+
+def test_the_model_card_names_the_timed_type(tmp_path: Path) -> None:
+    from train.report import _precision_text
+
+    text = _precision_text(tiny_auto_config(tmp_path), {"precision": "float32"})
+    assert text.startswith("`float32` (weights stay float32")
+    assert 'chosen by `precision = "auto"`' in text
