@@ -13,7 +13,7 @@ from typing import Any
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 """Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units;
-``auto`` picks one of the two for the CPU (see ``train.precision``)."""
+``auto`` times both on the training machine and keeps the faster (see ``train.precision``)."""
 OPTIMIZERS = ("adamw", "sgd")
 """Fine-tuning optimizers; ``sgd`` steps with Nesterov momentum."""
 
