@@ -27,6 +27,7 @@ BENCHMARKS = {
     "versus-fer": "benchmarks.versus_fer",
     "accuracy": "benchmarks.accuracy",
     "encoder": "benchmarks.encoder_latency",
+    "install": "benchmarks.install",
 }
 
 

@@ -54,10 +54,14 @@ def quiet_native_logs() -> None:
     """Keep FFmpeg's, OpenCV's and MediaPipe's own log lines off the terminal unless asked.
 
     Most are set through the environment because the libraries read it when they first load.
+    OpenCV's own call moved between releases (``cv2.setLogLevel`` up to 4.11,
+    ``cv2.utils.logging.setLogLevel`` in 4.14), so its variable is set too.
     """
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     import cv2
 
-    cv2.setLogLevel(2)  # errors only
+    opencv_logging = getattr(cv2.utils, "logging", cv2)
+    opencv_logging.setLogLevel(2)  # errors only
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -7,13 +7,13 @@ sha256. A file that does not match is refused with one line rather than run and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stream.checksum import sha256
 from stream.codes.encoder import FaceEncoder
 from stream.codes.runner import ModelRunner, open_runner
 from stream.errors import ModelError
@@ -30,14 +30,6 @@ def default_model_dir() -> Path:
     """``$EMOSTREAM_MODELS``, else the ``models/`` folder shipped beside the packages."""
     env = os.environ.get("EMOSTREAM_MODELS")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

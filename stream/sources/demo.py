@@ -1,7 +1,8 @@
 """The built-in clip behind ``emostream demo``: a face that moves and zooms, made without downloads.
 
-Each frame is rendered on demand from scikit-image's public-domain astronaut photo (Eileen
-Collins, NASA), panned and zoomed over a plain canvas along a smooth closed path, so the clip loops
+Each frame is rendered on demand from the public-domain astronaut photo (Eileen Collins, NASA,
+as scikit-image ships it; ``astronaut.png`` beside this file, so the runtime needs no
+scikit-image), panned and zoomed over a plain canvas along a smooth closed path, so the clip loops
 without a jump, exercises face tracking at several positions and sizes, and is identical on every
 machine. Rendering one frame costs about as much as decoding one, and nothing is kept in memory.
 """
@@ -12,11 +13,12 @@ import functools
 import math
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
-import skimage.data
 
+from stream.errors import SourceError
 from stream.sources.base import (
     BufferPolicy,
     Frame,
@@ -27,6 +29,8 @@ from stream.sources.base import (
 )
 from stream.sources.pacing import Pacer
 
+PHOTO = Path(__file__).with_name("astronaut.png")
+
 DEMO_FPS = 15.0
 DEMO_FRAMES = 150
 DEMO_SIZE = (640, 360)
@@ -35,7 +39,10 @@ _FACE_CENTER = (225.0, 130.0)  # the face's centre in the 512x512 photo
 
 @functools.cache
 def _photo() -> np.ndarray:
-    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    photo = cv2.imread(str(PHOTO), cv2.IMREAD_COLOR)
+    if photo is None:
+        raise SourceError(f"the demo clip's photo is missing or unreadable: {PHOTO}")
+    return photo
 
 
 @functools.cache
