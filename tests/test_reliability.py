@@ -31,6 +31,7 @@ import pytest
 import zmq
 
 from benchmarks.soak import Limits, report, soak
+from stream.faces.detector import DETECTOR_MANIFEST, default_detector_dir
 from stream.models import MANIFEST, MODEL_NAMES, sha256
 from stream.publish import schema
 from stream.publish.subscriber import Subscriber
@@ -352,6 +353,43 @@ def test_a_broken_model_folder_is_one_line_and_non_zero(
     assert code != 0
     assert len(lines) == 1, err
     assert lines[0].startswith("emostream run: error:") and message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", "face detector model not found"),
+        ("empty", "does not match the sha256"),
+        ("junk, re-signed", "cannot load the short-range face detector"),
+        ("no manifest", "no manifest.json"),
+    ],
+)
+def test_a_broken_detector_folder_is_one_line_and_non_zero(
+    damage: str, message: str, make_clip, models: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "detector"
+    shutil.copytree(default_detector_dir(), folder)
+    manifest = json.loads((folder / DETECTOR_MANIFEST).read_text())
+    short = folder / manifest["models"]["short"]["file"]
+    if damage == "missing":
+        short.unlink()
+    elif damage == "empty":
+        short.write_bytes(b"")
+    elif damage == "junk, re-signed":
+        short.write_bytes(b"TFL3" + bytes(4096))
+        manifest["models"]["short"]["sha256"] = sha256(short)
+        (folder / DETECTOR_MANIFEST).write_text(json.dumps(manifest))
+    else:
+        (folder / DETECTOR_MANIFEST).unlink()
+    process = emostream(
+        "run", "--source", str(make_clip(frames=4)), "--publish", free_endpoint(),
+        model_dir=models, env={**os.environ, "EMOSTREAM_DETECTOR_MODELS": str(folder)},
+    )  # fmt: skip
+    code, _, err = finish(process, timeout=START_S)
+    lines = [line for line in err.splitlines() if line.strip() and "absl::" not in line]
+    assert code != 0
+    assert len(lines) == 1, err
+    assert lines[0].startswith("emostream run: error:") and message in lines[0], lines[0]
 
 
 def _junk() -> list[list[bytes]]:
