@@ -9,7 +9,8 @@
 #                 tf.keras) and, by default (use_tflite=True), tf.lite.Interpreter running its
 #                 bundled data/emotion_model_quantized.tflite on Haar-cascade faces (cv2.data)
 #   fer/utils.py  PIL, requests
-# NumPy stays < 2 because this OpenCV and TensorFlow are built against NumPy 1.x.
+# OpenCV is the build emostream's runtime resolves to (4.14, contrib), so both tools decode the file
+# with the same FFmpeg; it needs NumPy 2, and TensorFlow 2.19 takes NumPy up to 2.1.
 #
 # Idempotent: a stamp inside the environment records what was installed; a second run with the same
 # pins only checks that `from fer.fer import FER` still imports. Usage: bash benchmarks/fer_env.sh
@@ -21,8 +22,8 @@ PYTHON=${PYTHON:-python3.11}
 VENV=${FER_VENV:-.bench-fer-venv}
 FER=fer==25.10.3
 REQUIREMENTS=(
-  numpy==1.26.4
-  opencv-contrib-python==4.11.0.86
+  numpy==2.1.3
+  opencv-contrib-python==4.14.0.94
   tensorflow-cpu==2.19.1
   setuptools==80.9.0
   requests==2.34.2

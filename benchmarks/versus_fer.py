@@ -2,7 +2,7 @@
 
 Each runs as a child process of its own over the same video file, one after the other, never at
 once: emostream in this environment (``emostream_worker.py``), fer in .bench-fer-venv
-(``fer_worker.py``, built by ``benchmarks/fer_env.sh``). Both decode with OpenCV 4.11 and hash
+(``fer_worker.py``, built by ``benchmarks/fer_env.sh``). Both decode with OpenCV 4.14 and hash
 every frame, so the report can show that they saw identical pixels. The goal is emostream at ten
 times fer's frame rate or more.
 """

@@ -17,7 +17,7 @@ import threading
 
 from stream.errors import EmostreamError
 
-COMMANDS = ("run", "demo", "subscribe", "broker", "keys", "evaluate", "dashboard")
+COMMANDS = ("run", "demo", "subscribe", "broker", "keys", "evaluate", "dashboard", "mqtt")
 
 
 class _Parser(argparse.ArgumentParser):

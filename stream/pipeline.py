@@ -11,8 +11,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -56,25 +57,31 @@ class Counters:
 
 
 class FpsMeter:
-    """Frames per second over a sliding window, so the heartbeat shows the current rate."""
+    """Frames per second over a sliding window, so the heartbeat shows the current rate.
+
+    Locked: the pipeline ticks it while a metrics scrape may read it from another thread.
+    """
 
     def __init__(self, window_s: float = 2.0) -> None:
         self.window_s = window_s
         self._stamps: deque[float] = deque()
+        self._lock = threading.Lock()
 
     def _trim(self, now: float) -> None:
         while self._stamps and self._stamps[0] < now - self.window_s:
             self._stamps.popleft()
 
     def tick(self, now: float) -> None:
-        self._stamps.append(now)
-        self._trim(now)
+        with self._lock:
+            self._stamps.append(now)
+            self._trim(now)
 
     def rate(self, now: float) -> float:
-        self._trim(now)
-        if len(self._stamps) < 2:
-            return len(self._stamps) / self.window_s
-        return (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-6)
+        with self._lock:
+            self._trim(now)
+            if len(self._stamps) < 2:
+                return len(self._stamps) / self.window_s
+            return (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-6)
 
 
 class Pipeline:
@@ -86,13 +93,16 @@ class Pipeline:
         options: PipelineOptions,
         recorder: Recorder | None = None,
         window: Window | None = None,
+        on_frame: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
+        """``on_frame`` gets each published frame's stage latencies in ms (for metrics)."""
         self.source = source
         self.recognizer = recognizer
         self.sink = sink
         self.options = options
         self.recorder = recorder
         self.window = window
+        self.on_frame = on_frame
         self.counters = Counters()
         self._stop = threading.Event()
         self._fps = FpsMeter()
@@ -164,6 +174,8 @@ class Pipeline:
         )
         if self.sink.send(self._frame_topic, schema.encode(message)):
             self.counters.published += 1
+        if self.on_frame is not None:
+            self.on_frame(latency)
         preview_due = self.options.preview_fps > 0 and time.monotonic() >= self._next_preview
         if self.recorder is not None or self.window is not None or preview_due:
             annotated = annotate(frame.image, result.faces, labels)
@@ -183,18 +195,33 @@ class Pipeline:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 70])[1].tobytes()
 
-    def publish_stats(self) -> None:
+    def stats(self) -> dict[str, Any]:
+        """The heartbeat's numbers now; safe to call from another thread (a metrics scrape)."""
         now = time.monotonic()
         state = self.source.state
+        return {
+            "fps": self._fps.rate(now),
+            "frames": self.counters.frames,
+            "faces": self.counters.faces,
+            "errors": self.counters.errors,
+            "dropped_source": self.source.dropped,
+            "dropped_socket": self.sink.dropped,
+            "reconnects": self.source.reconnects,
+            "uptime_s": now - self._started,
+            "source_state": state.value if isinstance(state, SourceState) else str(state),
+        }
+
+    def publish_stats(self) -> None:
+        stats = self.stats()
         message = schema.stats_message(
             camera=self.options.camera_id,
             time=time.time(),
-            fps=self._fps.rate(now),
-            frames=self.counters.frames,
-            dropped_source=self.source.dropped,
-            dropped_socket=self.sink.dropped,
-            reconnects=self.source.reconnects,
-            uptime_s=now - self._started,
-            source_state=state.value if isinstance(state, SourceState) else str(state),
+            fps=stats["fps"],
+            frames=stats["frames"],
+            dropped_source=stats["dropped_source"],
+            dropped_socket=stats["dropped_socket"],
+            reconnects=stats["reconnects"],
+            uptime_s=stats["uptime_s"],
+            source_state=stats["source_state"],
         )
         self.sink.send(self._stats_topic, schema.encode(message))

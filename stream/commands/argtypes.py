@@ -1,9 +1,12 @@
-"""Argument types shared by the subcommands: a bad value is a one-line usage error."""
+"""Argument types and options shared by the subcommands: a bad value is a one-line usage error."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
+
+from stream.metrics import listen_address
 
 
 def _number(text: str, kind: Callable[[str], float], what: str) -> float:
@@ -49,3 +52,21 @@ def attempts(text: str) -> int | None:
     if value < 1:
         raise argparse.ArgumentTypeError("needs at least 1 attempt")
     return value
+
+
+def add_curve_client_options(parser: argparse.ArgumentParser) -> None:
+    """The keys a subscriber needs for a CURVE-encrypted publisher (``emostream keys``)."""
+    parser.add_argument("--curve-secret", type=Path, metavar="FILE", help="client secret key")
+    parser.add_argument(
+        "--curve-server-key", type=Path, metavar="FILE", help="the publisher's public key"
+    )
+
+
+def add_metrics_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--metrics",
+        type=listen_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; "
+        "e.g. 127.0.0.1:9100)",
+    )

@@ -10,11 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from stream.codes.delegates import DELEGATES
-from stream.commands.argtypes import attempts, fraction, non_negative, positive_int
+from stream.commands.argtypes import (
+    add_metrics_option,
+    attempts,
+    fraction,
+    non_negative,
+    positive_int,
+)
 from stream.errors import EmostreamError
 from stream.faces.detector import MODELS as DETECTOR_MODELS
 from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
+from stream.metrics import MetricsServer, PipelineMetrics
 from stream.models import default_model_dir, load_models
 from stream.outputs import Recorder, Window
 from stream.pipeline import Pipeline, PipelineOptions
@@ -103,6 +110,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rescore each tracked face's reconstruction quality every Nth frame",
     )
+
+    add_metrics_option(parser.add_argument_group("monitoring"))
 
     local = parser.add_argument_group("local outputs")
     local.add_argument("--record", type=Path, metavar="OUT.mp4", help="write an annotated video")
@@ -202,6 +211,7 @@ def run_pipeline(
             detect_every=args.detect_every,
             quality_every=args.quality_every,
         )
+        metrics = PipelineMetrics(camera_id, lambda: pipeline.stats()) if args.metrics else None
         pipeline = Pipeline(
             source,
             recognizer,
@@ -215,7 +225,16 @@ def run_pipeline(
             ),
             recorder,
             window,
+            on_frame=metrics.frame if metrics else None,
         )
+        if metrics is not None:
+            metrics.describe_model(
+                models=str(args.models or default_model_dir()),
+                encoder_sha256=models.manifest.models["encoder"]["sha256"][:12],
+                detector=args.detector,
+                delegate=args.delegate,
+            )
+            stack.callback(MetricsServer(metrics.registry, args.metrics).close)
         with stop_on_signals(pipeline):
             if args.wait_subscribers:
                 log.info(

@@ -6,10 +6,9 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from stream.commands.argtypes import positive_int, positive_seconds
+from stream.commands.argtypes import add_curve_client_options, positive_int, positive_seconds
 from stream.publish.schema import TOPIC_PREFIX
 from stream.publish.subscriber import Message, Subscriber
 
@@ -45,10 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="fail (exit 1) when no message arrives for S seconds",
     )
-    parser.add_argument("--curve-secret", type=Path, metavar="FILE", help="client secret key")
-    parser.add_argument(
-        "--curve-server-key", type=Path, metavar="FILE", help="the publisher's public key"
-    )
+    add_curve_client_options(parser)
     parser.set_defaults(handler=handle)
 
 

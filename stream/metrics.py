@@ -1,0 +1,189 @@
+"""Prometheus metrics over HTTP (``--metrics HOST:PORT``), off unless asked for.
+
+Each command that serves metrics builds its own registry, so a scrape shows only that process:
+``run`` exports its pipeline (frames, faces, FPS, drops at the source and at the socket,
+reconnects, per-stage latency histograms, the model in use), ``mqtt`` its bridge. Counters that
+the pipeline already keeps are read at scrape time by a collector instead of being counted twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from stream.errors import EmostreamError
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6) as an argparse type."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:9100)")
+    return host, int(port)
+
+
+class MetricsServer:
+    """``/metrics`` for one registry on a background thread; :meth:`close` stops it."""
+
+    def __init__(self, registry: CollectorRegistry, address: tuple[str, int]) -> None:
+        host, port = address
+        try:
+            self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            raise EmostreamError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+        log.info("metrics on http://%s:%d/metrics", host, port)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class StatsCollector(Collector):
+    """Exports, at each scrape, the heartbeat numbers a pipeline keeps (see ``Pipeline.stats``)."""
+
+    COUNTERS: ClassVar[dict[str, str]] = {
+        "frames": "frames processed",
+        "faces": "faces recognised, summed over frames",
+        "errors": "frames that failed and were skipped",
+        "dropped_source": "frames the source dropped (a live source keeps only the newest)",
+        "dropped_socket": "messages the publisher dropped for a full subscriber queue",
+        "reconnects": "times the source reconnected",
+    }
+
+    def __init__(self, camera: str, stats: Callable[[], Mapping[str, Any]]) -> None:
+        self.camera = camera
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        values = self.stats()
+        for name, text in self.COUNTERS.items():
+            family = CounterMetricFamily(f"emostream_{name}", text, labels=["camera"])
+            family.add_metric([self.camera], values[name])
+            yield family
+        for name, text in (("fps", "frames a second, last 2 s"), ("uptime_s", "seconds running")):
+            family = GaugeMetricFamily(f"emostream_{name}", text, labels=["camera"])
+            family.add_metric([self.camera], values[name])
+            yield family
+        state = GaugeMetricFamily(
+            "emostream_source_up", "1 while the source delivers frames", labels=["camera"]
+        )
+        state.add_metric([self.camera], 1.0 if values["source_state"] == "running" else 0.0)
+        yield state
+
+
+class PipelineMetrics:
+    """What ``run --metrics`` exports: the pipeline's counters, stage latencies and its model."""
+
+    def __init__(self, camera: str, stats: Callable[[], Mapping[str, Any]]) -> None:
+        self.camera = camera
+        self.registry = CollectorRegistry()
+        self.registry.register(StatsCollector(camera, stats))
+        self._latency = Histogram(
+            "emostream_stage_latency_seconds",
+            "time per frame in each pipeline stage (capture, detect, crop, encode, head, "
+            "quality, total)",
+            ["camera", "stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._model = Info(
+            "emostream_model", "the models in use", ["camera"], registry=self.registry
+        )
+
+    def describe_model(self, **fields: str) -> None:
+        self._model.labels(self.camera).info(fields)
+
+    def frame(self, latency_ms: Mapping[str, float]) -> None:
+        for stage, ms in latency_ms.items():
+            self._latency.labels(self.camera, stage).observe(ms / 1000.0)
+
+
+class BridgeCollector(Collector):
+    """The MQTT bridge's connection and queue, and each camera's last heartbeat, at each scrape.
+
+    The bridge sees every camera's heartbeat, so one scrape of it answers "which camera stopped,
+    and since when": ``emostream_camera_online`` and the heartbeat numbers per camera.
+    """
+
+    HEARTBEAT: ClassVar[dict[str, str]] = {
+        "fps": "frames a second at the camera's pipeline",
+        "frames": "frames the camera's pipeline processed",
+        "dropped_source": "frames the camera's source dropped",
+        "dropped_socket": "messages the camera's publisher dropped",
+        "reconnects": "times the camera's source reconnected",
+    }
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        values = self.read()
+        yield GaugeMetricFamily(
+            "emostream_mqtt_connected", "1 while connected to the MQTT broker", values["connected"]
+        )
+        for name, text in (
+            ("dropped", "MQTT messages that could not be queued (broker away, queue full)"),
+            ("reconnects", "reconnections to the MQTT broker"),
+            ("malformed", "ZeroMQ messages skipped as malformed"),
+        ):
+            yield CounterMetricFamily(f"emostream_mqtt_{name}", text, values[name])
+        online = GaugeMetricFamily(
+            "emostream_camera_online", "1 while the camera's messages arrive", labels=["camera"]
+        )
+        for camera, up in values["online"].items():
+            online.add_metric([camera], 1.0 if up else 0.0)
+        yield online
+        for name, text in self.HEARTBEAT.items():
+            family = GaugeMetricFamily(f"emostream_camera_{name}", text, labels=["camera"])
+            for camera, stats in values["heartbeats"].items():
+                if isinstance(stats.get(name), int | float):
+                    family.add_metric([camera], float(stats[name]))
+            yield family
+
+
+class BridgeMetrics:
+    """What ``mqtt --metrics`` exports: messages in and out, and the bridge's latency."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(BridgeCollector(read))
+        self._in = Counter(
+            "emostream_mqtt_received",
+            "emostream messages received over ZeroMQ",
+            ["camera", "kind"],
+            registry=self.registry,
+        )
+        self._out = Counter(
+            "emostream_mqtt_published",
+            "MQTT messages queued for the broker",
+            ["kind"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "emostream_mqtt_latency_seconds",
+            "from a frame's capture to its MQTT messages being queued",
+            ["camera"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+
+    def received(self, camera: str, kind: str) -> None:
+        self._in.labels(camera, kind).inc()
+
+    def published(self, kind: str) -> None:
+        self._out.labels(kind).inc()
+
+    def latency(self, camera: str, seconds: float) -> None:
+        self._latency.labels(camera).observe(max(seconds, 0.0))
