@@ -28,6 +28,7 @@ BENCHMARKS = {
     "accuracy": "benchmarks.accuracy",
     "encoder": "benchmarks.encoder_latency",
     "install": "benchmarks.install",
+    "mqtt": "benchmarks.mqtt_bridge",
 }
 
 
