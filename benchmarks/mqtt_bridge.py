@@ -8,8 +8,7 @@ capture time, which the message carries (one clock: everything runs on this mach
 
 Two phases, each with a fresh bridge:
 
-- ``--rate 1000``: every changed state goes out at once, so the latency is the pipeline's,
-  the broker's, the bridge's and Mosquitto's, without the rate limit's deliberate hold;
+- ``--rate 1000``: every changed state goes out at once: the most the bridge can be asked to do;
 - ``--rate 2`` (the default): what a deployment sends, and what it costs the bridge.
 
 Bridge CPU is its process's user + system time over the phase, in % of one core.
@@ -178,8 +177,9 @@ def section(phases: list[Phase], command: str) -> Section:
     notes = [
         "Latency: arrival at a paho-mqtt subscriber minus the frame's capture time carried in "
         "the message (`updated_at` of states, `time` of events); it spans the pipeline, "
-        "`emostream broker`, the bridge and Mosquitto. At `--rate 2` a changed state may wait "
-        "up to half a second for its slot: that wait is the rate limit, not processing.",
+        "`emostream broker`, the bridge and Mosquitto. A state the rate limit holds back is "
+        "replaced by each newer frame's until its slot comes, so what goes out is always the "
+        "latest frame's: at `--rate 2` intermediate states are skipped, not delayed.",
         f"Each phase: {WARMUP_S:.0f} s warm-up with a fresh bridge, then the measured window; "
         "CPU is the bridge's user + system time over the window.",
     ]
