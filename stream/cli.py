@@ -17,7 +17,17 @@ import threading
 
 from stream.errors import EmostreamError
 
-COMMANDS = ("run", "demo", "subscribe", "broker", "keys", "evaluate", "dashboard", "mqtt")
+COMMANDS = (
+    "run",
+    "demo",
+    "analyze",
+    "subscribe",
+    "broker",
+    "keys",
+    "evaluate",
+    "dashboard",
+    "mqtt",
+)
 
 
 class _Parser(argparse.ArgumentParser):

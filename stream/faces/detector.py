@@ -79,6 +79,16 @@ def _import_vision() -> tuple[ModuleType, ModuleType, type]:
     return mediapipe, vision, BaseOptions
 
 
+def _close_quietly(detector: object) -> None:
+    """Close a Tasks detector, also when interpreter shutdown already stopped the thread pool
+    mediapipe closes it on: then the process is ending anyway, and its handle is dropped so that
+    mediapipe's ``__del__`` does not try again and print a traceback."""
+    try:
+        detector.close()  # type: ignore[attr-defined]
+    except RuntimeError:
+        detector._handle = None  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Detection:
     """One face in normalised image coordinates (0..1); eyes are the person's right, then left."""
@@ -124,8 +134,13 @@ class FaceDetector:
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 )
                 raise ModelError(f"cannot load the {model}-range face detector: {reason}") from None
-            self._close = weakref.finalize(self, self._detector.close)
-            self._detector.detect(self._wrap(np.zeros((64, 64, 3), np.uint8)))  # start-up logs
+            self._close = weakref.finalize(self, _close_quietly, self._detector)
+            # Start-up log lines come on the first calls, among them a one-off warning that
+            # LiteRT copied a misaligned tensor (on the second or third detection): get them
+            # all while stderr is quiet, not on a live stream's first frames.
+            blank = self._wrap(np.zeros((64, 64, 3), np.uint8))
+            for _ in range(3):
+                self._detector.detect(blank)
 
     def _wrap(self, rgb: np.ndarray):
         return self._image(image_format=self._format, data=np.ascontiguousarray(rgb))

@@ -1,4 +1,4 @@
-"""A ``with`` block that closes its socket owner on the way out, however it leaves."""
+"""A ``with`` block that closes its owner on the way out, however it leaves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Self
 
 
 class Closable(ABC):
-    """Mixin for the classes that own ZeroMQ sockets: ``with X(...) as x`` calls ``x.close()``."""
+    """Mixin for the classes that own sockets or native models: ``with X(...) as x`` calls
+    ``x.close()``."""
 
     @abstractmethod
     def close(self) -> None: ...

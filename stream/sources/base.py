@@ -76,13 +76,15 @@ class Frame:
     ``index`` counts every frame the source produced, so gaps show frames a live source dropped;
     ``captured_at`` is wall-clock (``time.time()``) so it can be compared across machines;
     ``capture_ms`` is the time spent reading and decoding it (for a live stream this includes
-    waiting for the camera).
+    waiting for the camera); ``position_s`` is where the frame sits in a recording, from the
+    container's own timestamps (not index / fps, which variable frame rates break).
     """
 
     index: int
     image: np.ndarray
     captured_at: float
     capture_ms: float
+    position_s: float | None = None  # the container's timestamp of this frame, files only
 
 
 @dataclass(frozen=True)

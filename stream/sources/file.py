@@ -34,10 +34,12 @@ def _open_capture(path: Path) -> cv2.VideoCapture:
     return capture
 
 
-def _read_timed(capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float]:
+def _read_timed(capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, float]:
+    """The next image, the ms it took, and its timestamp in the container (seconds)."""
     start = time.perf_counter()
     ok, image = capture.read()
-    return (image if ok else None), (time.perf_counter() - start) * 1000.0
+    elapsed = (time.perf_counter() - start) * 1000.0
+    return (image if ok else None), elapsed, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
 
 
 class FileSource(VideoSource):
@@ -57,7 +59,7 @@ class FileSource(VideoSource):
         if not self._path.is_file():
             raise SourceError(f"{self._path}: not a file")
         self._capture: cv2.VideoCapture | None = _open_capture(self._path)
-        first, first_ms = _read_timed(self._capture)
+        first, first_ms, first_at = _read_timed(self._capture)
         if first is None:
             self._capture.release()
             raise SourceError(f"{self._path}: no decodable video frame")
@@ -76,7 +78,7 @@ class FileSource(VideoSource):
                 frame_count=count if count > 0 else None,
             )
         )
-        self._pending: tuple[np.ndarray, float] | None = (first, first_ms)
+        self._pending: tuple[np.ndarray, float, float] | None = (first, first_ms, first_at)
         self._loop = loop
         self._pacer = Pacer(fps) if realtime and fps else None
         self._index = 0
@@ -88,25 +90,25 @@ class FileSource(VideoSource):
         with self._lock:
             if self._capture is None:
                 return None
-            image, capture_ms = self._next_image()
+            image, capture_ms, position = self._next_image()
             if image is None:
                 self._finish()
                 return None
             if self._pacer is not None:
                 self._pacer.wait()
             self._set_state(SourceState.RUNNING)
-            frame = Frame(self._index, image, time.time(), capture_ms)
+            frame = Frame(self._index, image, time.time(), capture_ms, position)
             self._index += 1
             self._in_pass += 1
             return frame
 
-    def _next_image(self) -> tuple[np.ndarray | None, float]:
+    def _next_image(self) -> tuple[np.ndarray | None, float, float]:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             return pending
-        image, capture_ms = _read_timed(self._capture)
+        image, capture_ms, position = _read_timed(self._capture)
         if image is not None or not self._loop or self._in_pass == 0:
-            return image, capture_ms
+            return image, capture_ms, position
         self._warn_if_short()
         log.debug("%s: looping after %d frames", self._path, self._in_pass)
         self._capture.release()

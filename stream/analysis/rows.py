@@ -1,0 +1,167 @@
+"""The table ``emostream analyze`` writes: one row per face per frame, documented once.
+
+Columns, in order: ``source``, ``frame`` (index from 0), ``time_s`` (the container's timestamp;
+empty for images), ``track``, ``x``, ``y``, ``w``, ``h`` (the box, normalised 0..1),
+``score`` (detector), ``label``, ``confidence``, one ``p_<label>`` per expression (smoothed over
+the track, as ``run`` publishes them), ``quality`` and ``uncertain``. A frame without a face
+still has one row, with every face column empty, so gaps show.
+
+``.csv``, ``.jsonl`` and ``.parquet`` are written by suffix; Parquet needs pyarrow, from the
+``[analysis]`` extra.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from stream.analysis.api import FrameResult
+from stream.errors import EmostreamError
+
+FORMATS = (".csv", ".jsonl", ".parquet")
+FACE_COLUMNS = ("track", "x", "y", "w", "h", "score", "label", "confidence")
+
+
+class OutputError(EmostreamError):
+    """An output path that cannot be written, or a format whose library is not installed."""
+
+
+def columns(labels: tuple[str, ...]) -> list[str]:
+    return [
+        "source",
+        "frame",
+        "time_s",
+        *FACE_COLUMNS,
+        *(f"p_{label}" for label in labels),
+        "quality",
+        "uncertain",
+    ]
+
+
+def frame_rows(frame: FrameResult, labels: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    base = {"source": frame.source, "frame": frame.frame, "time_s": frame.time_s}
+    if not frame.faces:
+        yield {name: base.get(name) for name in columns(labels)}
+        return
+    for face in frame.faces:
+        x, y, w, h = face.box
+        yield {
+            **base,
+            "track": face.track,
+            "x": x,
+            "y": y,
+            "w": w,
+            "h": h,
+            "score": face.score,
+            "label": face.label,
+            "confidence": face.confidence,
+            **{f"p_{label}": face.probs[label] for label in labels},
+            "quality": face.quality,
+            "uncertain": face.uncertain,
+        }
+
+
+def to_table(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> Any:
+    """A pandas DataFrame of ``rows`` when pandas is installed, else the rows themselves."""
+    try:
+        import pandas
+    except ImportError:
+        return rows
+    return pandas.DataFrame(rows, columns=columns(labels))
+
+
+class TableWriter:
+    """Writes rows to ``path`` in the format its suffix names; opened before any work starts, so
+    a path that cannot be written costs nothing but one line."""
+
+    def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
+        self.path = path
+        self.columns = columns(labels)
+        self.format = path.suffix.lower()
+        if self.format not in FORMATS:
+            raise OutputError(f"{path}: unknown table format (use {', '.join(FORMATS)})")
+        self._parquet: Any = None
+        if self.format == ".parquet":
+            try:
+                import pyarrow
+                import pyarrow.parquet
+            except ImportError:
+                raise OutputError(
+                    "writing Parquet needs pyarrow: pip install 'emostream[analysis]'"
+                ) from None
+            self._pyarrow, self._pq = pyarrow, pyarrow.parquet
+            self._schema = self._parquet_schema(labels)
+        try:
+            self._file: IO[str] | IO[bytes] = (
+                path.open("wb") if self.format == ".parquet" else path.open("w", newline="")
+            )
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if self.format == ".csv":
+            self._csv = csv.DictWriter(self._file, self.columns)  # type: ignore[arg-type]
+            self._csv.writeheader()
+        elif self.format == ".parquet":
+            self._parquet = self._pq.ParquetWriter(self._file, self._schema)
+
+    def _parquet_schema(self, labels: tuple[str, ...]) -> Any:
+        pa = self._pyarrow
+        kinds = {
+            "source": pa.string(),
+            "frame": pa.int64(),
+            "track": pa.int64(),
+            "label": pa.string(),
+            "uncertain": pa.bool_(),
+        }
+        return pa.schema([(name, kinds.get(name, pa.float64())) for name in columns(labels)])
+
+    def write(self, rows: Iterable[dict[str, Any]]) -> int:
+        rows = list(rows)
+        try:
+            if self.format == ".csv":
+                self._csv.writerows(rows)
+            elif self.format == ".jsonl":
+                for row in rows:
+                    self._file.write(json.dumps(row, allow_nan=False) + "\n")  # type: ignore[arg-type]
+            elif rows:
+                self._parquet.write_table(
+                    self._pyarrow.Table.from_pylist(rows, schema=self._schema)
+                )
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        return len(rows)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self._file.close()
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    """Rows back from a file :class:`TableWriter` wrote, typed as they were written."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.read_table(path).to_pylist()
+    if path.suffix.lower() == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for name, value in row.items():
+            row[name] = _from_csv(name, value)
+    return rows
+
+
+def _from_csv(name: str, value: str) -> Any:
+    if value == "":
+        return None
+    if name in ("source", "label"):
+        return value
+    if name == "uncertain":
+        return value == "True"
+    if name in ("frame", "track"):
+        return int(value)
+    return float(value)
