@@ -9,6 +9,7 @@
 #                 tf.keras) and, by default (use_tflite=True), tf.lite.Interpreter running its
 #                 bundled data/emotion_model_quantized.tflite on Haar-cascade faces (cv2.data)
 #   fer/utils.py  PIL, requests
+#   fer/classes.py  pandas and tqdm, for Video.analyze (the offline benchmark)
 # OpenCV is the build emostream's runtime resolves to (4.14, contrib), so both tools decode the file
 # with the same FFmpeg; it needs NumPy 2, and TensorFlow 2.19 takes NumPy up to 2.1.
 #
@@ -28,6 +29,8 @@ REQUIREMENTS=(
   setuptools==80.9.0
   requests==2.34.2
   pillow==13.0.0
+  pandas==2.2.3
+  tqdm==4.67.1
 )
 STAMP="$VENV/.emostream-fer-env"
 WANTED="$FER ${REQUIREMENTS[*]}"

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "encoder": "benchmarks.encoder_latency",
     "install": "benchmarks.install",
     "mqtt": "benchmarks.mqtt_bridge",
+    "analyze": "benchmarks.analyze_files",
 }
 
 
