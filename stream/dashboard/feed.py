@@ -1,8 +1,8 @@
 """The dashboard's ZeroMQ SUB socket: messages from the bus into a :class:`DashboardState`.
 
-PUB/SUB never makes the publisher wait: when the dashboard falls behind, messages are dropped at
-the publisher's high-water mark (emostream's own publisher refuses and counts them as
-``dropped_socket``), and the frame-number gaps show up as "missed here" on the page. Handling a
+PUB/SUB never makes the publisher wait: when the dashboard falls behind, the messages meant for
+it are dropped at the publisher's high-water mark, for it alone, and the frame-number gaps show
+up as "missed here" on the page. Handling a
 message is cheap and never awaits, so the dashboard keeps up. A malformed message is counted and
 skipped; nothing that arrives on the socket can end the loop.
 """

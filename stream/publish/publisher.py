@@ -39,14 +39,16 @@ def attach(socket: zmq.Socket, endpoint: str, connect: bool) -> str:
 
 
 class Publisher(Closable):
-    """An XPUB socket with a bounded queue per subscriber that refuses, rather than blocks.
+    """An XPUB socket with a bounded queue per subscriber that drops, rather than blocks.
 
-    ZeroMQ's plain PUB silently discards a message for a subscriber whose queue (``sndhwm``
-    messages) is full, so drops could not be counted. Here ``XPUB_NODROP`` makes a full queue
-    refuse the message instead and ``send`` (non-blocking) counts it as dropped. The price: a
-    message refused for one stalled subscriber is not sent to the others either. A few dashboards
-    on one box do not notice; for many independent consumers, ``--connect`` to an
-    ``emostream broker``, whose subscriber side isolates slow readers from each other.
+    Each subscriber has its own queue of ``sndhwm`` messages. When one subscriber stalls, its
+    queue fills and ZeroMQ drops the messages meant for it, and only for it: every other
+    subscriber keeps getting every message, and the pipeline never waits. ZeroMQ keeps no count
+    of those drops, so they are counted where they can be seen: by each subscriber, as gaps in
+    the frame numbers it receives (``Subscriber.missed``; the dashboard shows them as "missed
+    here"). :attr:`dropped` counts only what the socket itself refused, which a bound publisher
+    does not do. (``XPUB_NODROP``, which would make a full queue refuse the message, refuses it
+    for every subscriber at once: one stalled reader would starve all the others.)
 
     XPUB also reports subscriptions, which solves ZeroMQ's slow-joiner problem: a file streamed
     at full speed loses its first frames to a subscriber that is still connecting, unless the
@@ -82,7 +84,6 @@ class Publisher(Closable):
         self._socket = self._context.socket(zmq.XPUB)
         self._socket.setsockopt(zmq.LINGER, _LINGER_MS)
         self._socket.setsockopt(zmq.SNDHWM, sndhwm)
-        self._socket.setsockopt(zmq.XPUB_NODROP, 1)
         self._socket.setsockopt(zmq.XPUB_VERBOSER, 1)
         try:
             if curve_secret is not None and curve_clients is not None:
@@ -104,7 +105,7 @@ class Publisher(Closable):
 
     @property
     def dropped(self) -> int:
-        """Messages refused because a subscriber's queue was full."""
+        """Messages the socket refused outright; per-subscriber drops are the subscribers' count."""
         return self._dropped
 
     @property

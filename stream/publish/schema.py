@@ -31,6 +31,10 @@ Stats payload::
     {"schema": "emostream.stats/1", "camera": "lobby", "time": 1732430001.0,
      "fps": 24.8, "frames": 480, "dropped_source": 3, "dropped_socket": 0,
      "reconnects": 1, "uptime_s": 19.4, "source_state": "running"}
+
+``dropped_socket`` counts messages the publisher's socket refused outright. A subscriber that
+falls behind loses messages at its own queue, uncounted by ZeroMQ; it sees them as gaps in
+``frame`` (a gap can also hold frames the source dropped, ``dropped_source``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 A subscriber lives on the far side of a network from publishers it does not control, so anything
 that is not a valid message (wrong frame count, bad JSON, an unknown schema version) is logged and
 skipped; it never ends the reader.
+
+A publisher drops the messages of a subscriber that falls behind, for that subscriber alone, and
+ZeroMQ does not count them; each subscriber counts its own from the gaps in a camera's frame
+numbers (:attr:`Subscriber.missed`). A gap also counts frames a live source dropped before
+publishing them, which the heartbeat reports as ``dropped_source``.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class Subscriber(Closable):
             raise PublishError("CURVE needs both the client secret key and the server public key")
         self.malformed = 0
         self.received = 0
+        self.missed: dict[str, int] = {}  # camera → frame numbers skipped in what arrived
+        self._last_frame: dict[str, int] = {}
         self._last_warning = -_WARN_INTERVAL_S
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.SUB)
@@ -91,7 +98,15 @@ class Subscriber(Closable):
             message = self._parse(self._socket.recv_multipart(zmq.NOBLOCK))
             if message is not None:
                 self.received += 1
+                if not message.is_stats:
+                    self._count_gap(message.payload["camera"], message.payload["frame"])
                 return message
+
+    def _count_gap(self, camera: str, frame: int) -> None:
+        last = self._last_frame.get(camera)
+        if last is not None and frame > last + 1:
+            self.missed[camera] = self.missed.get(camera, 0) + frame - last - 1
+        self._last_frame[camera] = frame  # a lower number: the camera restarted
 
     def messages(self, idle_timeout: float | None = None) -> Iterator[Message]:
         """Valid messages as they arrive; ends when none came for ``idle_timeout`` seconds."""
