@@ -14,7 +14,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[train,test,analysis]"
+	$(BIN)/pip install --quiet -e ".[train,test,analysis,store]"
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed

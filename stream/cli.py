@@ -27,6 +27,7 @@ COMMANDS = (
     "evaluate",
     "dashboard",
     "mqtt",
+    "record",
 )
 
 

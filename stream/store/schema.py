@@ -1,0 +1,35 @@
+"""The history store's schema, documented once; version 1. SQLite and PostgreSQL share it.
+
+``meta``
+    ``key``, ``value``: ``schema_version`` is ``1``. A store with another version is refused with
+    one line instead of being written in a shape its readers do not expect.
+``faces``
+    One row per face result: ``camera``, ``time`` (capture time, Unix seconds), ``frame``,
+    ``track``, ``label``, ``confidence``, ``probs`` (JSON object label → probability),
+    ``quality``. Indexed on ``(camera, time)``, the order every history query reads it in.
+``minutes``
+    One row per camera per minute (``minute``: Unix seconds at the start of the minute):
+    ``frames``, ``faces`` (face results summed over the frames), ``shares`` (JSON object
+    label → share of the face results), ``mean_confidence``, ``drops`` (frames the subscriber
+    missed, from gaps in ``frame``). Keyed on ``(camera, minute)``; a minute that spans two
+    batches is merged.
+
+``--keep-days N`` deletes rows older than N days from both tables.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS faces ("
+    " camera TEXT NOT NULL, time DOUBLE PRECISION NOT NULL, frame BIGINT NOT NULL,"
+    " track BIGINT NOT NULL, label TEXT NOT NULL, confidence DOUBLE PRECISION NOT NULL,"
+    " probs TEXT NOT NULL, quality DOUBLE PRECISION)",
+    "CREATE INDEX IF NOT EXISTS faces_camera_time ON faces (camera, time)",
+    "CREATE TABLE IF NOT EXISTS minutes ("
+    " camera TEXT NOT NULL, minute BIGINT NOT NULL, frames BIGINT NOT NULL,"
+    " faces BIGINT NOT NULL, shares TEXT NOT NULL, mean_confidence DOUBLE PRECISION,"
+    " drops BIGINT NOT NULL, PRIMARY KEY (camera, minute))",
+)
