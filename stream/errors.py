@@ -1,6 +1,11 @@
 """Errors a user can cause; the CLI prints their message as one line and exits non-zero."""
 
 
+def first_line(exc: BaseException) -> str:
+    """A library's error as one line: its message's first line, else the exception's name."""
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0]
+
+
 class EmostreamError(Exception):
     """Base of every error that is reported to the user as a single line."""
 

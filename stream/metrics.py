@@ -98,6 +98,7 @@ class PipelineMetrics:
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self._stages: dict[str, Any] = {}
         self._model = Info(
             "emostream_model", "the models in use", ["camera"], registry=self.registry
         )
@@ -106,8 +107,12 @@ class PipelineMetrics:
         self._model.labels(self.camera).info(fields)
 
     def frame(self, latency_ms: Mapping[str, float]) -> None:
+        """Called for every frame: each stage's labelled histogram is looked up once."""
         for stage, ms in latency_ms.items():
-            self._latency.labels(self.camera, stage).observe(ms / 1000.0)
+            stage_histogram = self._stages.get(stage)
+            if stage_histogram is None:
+                stage_histogram = self._stages[stage] = self._latency.labels(self.camera, stage)
+            stage_histogram.observe(ms / 1000.0)
 
 
 class BridgeCollector(Collector):

@@ -45,16 +45,17 @@ class FaceResult:
 
     @classmethod
     def of(cls, face: Face, labels: tuple[str, ...]) -> FaceResult:
-        best = int(np.argmax(face.probs))
+        """From the same message ``run`` publishes, so both round and label alike."""
+        message = face.to_message(labels, send_code=False)
         return cls(
-            track=face.id,
-            box=tuple(round(float(v), 5) for v in face.detection.box),  # type: ignore[arg-type]
-            score=round(face.detection.score, 4),
-            label=labels[best],
-            confidence=round(float(face.probs[best]), 4),
-            probs={n: round(float(p), 4) for n, p in zip(labels, face.probs, strict=True)},
-            quality=round(face.quality, 4),
-            uncertain=face.uncertain,
+            track=message["id"],
+            box=tuple(message["box"]),  # type: ignore[arg-type]
+            score=message["score"],
+            label=message["label"],
+            confidence=message["confidence"],
+            probs=message["probs"],
+            quality=message["quality"],
+            uncertain=message["uncertain"],
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -74,13 +75,14 @@ def to_table(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> Any:
 
 
 class TableWriter:
-    """Writes rows to ``path`` in the format its suffix names; opened before any work starts, so
-    a path that cannot be written costs nothing but one line."""
+    """Writes rows to ``path`` in the format its suffix names, or as CSV to stdout when ``path``
+    is None; opened before any work starts, so a path that cannot be written costs nothing but
+    one line."""
 
-    def __init__(self, path: Path, labels: tuple[str, ...]) -> None:
+    def __init__(self, path: Path | None, labels: tuple[str, ...]) -> None:
         self.path = path
         self.columns = columns(labels)
-        self.format = path.suffix.lower()
+        self.format = ".csv" if path is None else path.suffix.lower()
         if self.format not in FORMATS:
             raise OutputError(f"{path}: unknown table format (use {', '.join(FORMATS)})")
         self._parquet: Any = None
@@ -94,14 +96,18 @@ class TableWriter:
                 ) from None
             self._pyarrow, self._pq = pyarrow, pyarrow.parquet
             self._schema = self._parquet_schema(labels)
-        try:
-            self._file: IO[str] | IO[bytes] = (
-                path.open("wb") if self.format == ".parquet" else path.open("w", newline="")
-            )
-        except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if path is None:
+            self._file: IO[str] | IO[bytes] = sys.stdout
+        else:
+            try:
+                self._file = (
+                    path.open("wb") if self.format == ".parquet" else path.open("w", newline="")
+                )
+            except OSError as exc:
+                raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         if self.format == ".csv":
-            self._csv = csv.DictWriter(self._file, self.columns)  # type: ignore[arg-type]
+            terminator = "\n" if path is None else "\r\n"
+            self._csv = csv.DictWriter(self._file, self.columns, lineterminator=terminator)  # type: ignore[arg-type]
             self._csv.writeheader()
         elif self.format == ".parquet":
             self._parquet = self._pq.ParquetWriter(self._file, self._schema)
@@ -131,12 +137,14 @@ class TableWriter:
                 )
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._file.flush()
         return len(rows)
 
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
-        self._file.close()
+        if self.path is not None:
+            self._file.close()
 
 
 def read_table(path: Path) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stream.analysis.rows import TableWriter, columns
+from stream.analysis.rows import TableWriter
 from stream.analysis.runner import Outcome, analyze_all, expand
 from stream.commands.argtypes import fraction, positive_int
 from stream.faces.detector import MODELS as DETECTOR_MODELS
@@ -136,23 +136,19 @@ def handle(args: argparse.Namespace) -> int:
     to_stdout = args.out is None and args.plot is None and not args.summary
     with contextlib.ExitStack() as stack:
         writer = None
-        if args.out is not None:
+        if args.out is not None or to_stdout:
             writer = TableWriter(args.out, labels)
             stack.callback(writer.close)
         bars = Bars(sources, enabled=not args.quiet and sys.stderr.isatty())
         keep = args.summary or args.plot is not None
         rows: list[dict[str, Any]] = []
         failed = 0
-        if to_stdout:
-            print(",".join(columns(labels)), flush=True)
         outcomes = analyze_all(sources, options, workers, bars if bars.enabled else None)
         for outcome in outcomes:
             bars.finish(outcome.index)
             failed += _report(outcome)
             if writer is not None:
                 writer.write(outcome.rows)
-            if to_stdout:
-                _print_csv(outcome.rows, labels)
             if keep:
                 rows += outcome.rows
         if args.summary:
@@ -166,11 +162,3 @@ def _report(outcome: Outcome) -> int:
     if outcome.error is not None:
         _warn(f"error: {outcome.error}")
     return 0 if outcome.rows else 1
-
-
-def _print_csv(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> None:
-    import csv
-
-    writer = csv.DictWriter(sys.stdout, columns(labels), lineterminator="\n")
-    writer.writerows(rows)
-    sys.stdout.flush()

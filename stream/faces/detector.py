@@ -27,7 +27,7 @@ import numpy as np
 
 from stream.checksum import sha256
 from stream.codes.delegates import quiet_native_stderr
-from stream.errors import ModelError
+from stream.errors import ModelError, first_line
 
 MODELS = ("short", "full")
 DETECTOR_MANIFEST = "manifest.json"
@@ -130,10 +130,9 @@ class FaceDetector:
             try:
                 self._detector = vision.FaceDetector.create_from_options(options)
             except (RuntimeError, ValueError) as exc:
-                reason = (
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                )
-                raise ModelError(f"cannot load the {model}-range face detector: {reason}") from None
+                raise ModelError(
+                    f"cannot load the {model}-range face detector: {first_line(exc)}"
+                ) from None
             self._close = weakref.finalize(self, _close_quietly, self._detector)
             # Start-up log lines come on the first calls, among them a one-off warning that
             # LiteRT copied a misaligned tensor (on the second or third detection): get them

@@ -23,7 +23,6 @@ class CameraState:
     state: dict[str, Any] | None = None
     sent_key: tuple | None = None
     sent_at: float = float("-inf")
-    pending: bool = False
     tracks: dict[int, str] = field(default_factory=dict)
     last_seen: float = 0.0
     online: bool = False
@@ -108,8 +107,6 @@ class Bridge:
                 out.append(Outgoing(self.topics.event(name), encode(event)))
         camera.tracks = {face["id"]: face["label"] for face in faces}
         camera.state = summarise(payload)
-        if _change_key(camera.state) != camera.sent_key:
-            camera.pending = True
         return out + self._due_state(name, camera)
 
     def stats(self, payload: dict[str, Any]) -> list[Outgoing]:
@@ -118,11 +115,12 @@ class Bridge:
 
     def _due_state(self, name: str, camera: CameraState) -> list[Outgoing]:
         now = self.clock()
-        if not camera.pending or camera.state is None or now - camera.sent_at < self.interval:
+        if camera.state is None or now - camera.sent_at < self.interval:
             return []
-        camera.pending = False
-        camera.sent_at = now
-        camera.sent_key = _change_key(camera.state)
+        key = _change_key(camera.state)
+        if key == camera.sent_key:  # nothing changed since the last state sent
+            return []
+        camera.sent_at, camera.sent_key = now, key
         return [Outgoing(self.topics.state(name), encode(camera.state), retain=True)]
 
     def tick(self) -> list[Outgoing]:

@@ -39,6 +39,23 @@ _POLL_SLICE_S = 0.1
 _WARN_INTERVAL_S = 1.0
 
 
+class FrameGaps:
+    """Frame numbers skipped per camera in what one reader received: what it missed."""
+
+    def __init__(self) -> None:
+        self.missed: dict[str, int] = {}
+        self._last: dict[str, int] = {}
+
+    def observe(self, camera: str, frame: int) -> int:
+        """Record one received frame number; returns how many were skipped just before it."""
+        last = self._last.get(camera)
+        self._last[camera] = frame  # a lower number: the camera restarted
+        gap = frame - last - 1 if last is not None and frame > last + 1 else 0
+        if gap:
+            self.missed[camera] = self.missed.get(camera, 0) + gap
+        return gap
+
+
 @dataclass(frozen=True)
 class Message:
     """One valid message: its topic and its decoded JSON payload."""
@@ -70,8 +87,7 @@ class Subscriber(Closable):
             raise PublishError("CURVE needs both the client secret key and the server public key")
         self.malformed = 0
         self.received = 0
-        self.missed: dict[str, int] = {}  # camera → frame numbers skipped in what arrived
-        self._last_frame: dict[str, int] = {}
+        self._gaps = FrameGaps()
         self._last_warning = -_WARN_INTERVAL_S
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.SUB)
@@ -99,14 +115,13 @@ class Subscriber(Closable):
             if message is not None:
                 self.received += 1
                 if not message.is_stats:
-                    self._count_gap(message.payload["camera"], message.payload["frame"])
+                    self._gaps.observe(message.payload["camera"], message.payload["frame"])
                 return message
 
-    def _count_gap(self, camera: str, frame: int) -> None:
-        last = self._last_frame.get(camera)
-        if last is not None and frame > last + 1:
-            self.missed[camera] = self.missed.get(camera, 0) + frame - last - 1
-        self._last_frame[camera] = frame  # a lower number: the camera restarted
+    @property
+    def missed(self) -> dict[str, int]:
+        """Camera → frame numbers skipped in what arrived here."""
+        return self._gaps.missed
 
     def messages(self, idle_timeout: float | None = None) -> Iterator[Message]:
         """Valid messages as they arrive; ends when none came for ``idle_timeout`` seconds."""

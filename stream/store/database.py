@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stream.errors import EmostreamError
+from stream.errors import EmostreamError, first_line
 from stream.store.schema import SCHEMA_VERSION, TABLES
 
 
@@ -74,7 +74,7 @@ class Store:
         except ImportError:
             raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
         except Exception as exc:  # sqlite3.Error, psycopg.Error: one line either way
-            raise StoreError(f"cannot open {self.redacted}: {_first_line(exc)}") from None
+            raise StoreError(f"cannot open {self.redacted}: {first_line(exc)}") from None
         self._create()
 
     @property
@@ -174,7 +174,3 @@ class _SqliteTransaction:
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip() or type(exc).__name__).splitlines()[0]

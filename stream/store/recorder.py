@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from stream.publish.subscriber import Message
+from stream.publish.subscriber import FrameGaps, Message
 from stream.store.database import FaceRow, Minute, Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Recorder:
         self.counts = RecorderCounts()
         self._faces: deque[FaceRow] = deque()
         self._minutes: dict[tuple[str, int], Minute] = {}
-        self._last_frame: dict[str, int] = {}
+        self._gaps = FrameGaps()
         self._next_flush = clock() + batch_s
         self._next_prune = clock()
         self._failing = False
@@ -59,10 +59,7 @@ class Recorder:
         payload = message.payload
         camera, frame, at = payload["camera"], payload["frame"], float(payload["captured_at"])
         minute = self._minutes.setdefault((camera, int(at // 60 * 60)), Minute())
-        last = self._last_frame.get(camera)
-        if last is not None and frame > last + 1:
-            minute.drops += frame - last - 1
-        self._last_frame[camera] = frame
+        minute.drops += self._gaps.observe(camera, frame)
         minute.frames += 1
         self.counts.frames += 1
         for face in payload["faces"]:
