@@ -135,6 +135,8 @@ class TableWriter:
                 self._parquet.write_table(
                     self._pyarrow.Table.from_pylist(rows, schema=self._schema)
                 )
+        except BrokenPipeError:
+            raise  # stdout's reader went away (| head): the caller stops quietly
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._file.flush()

@@ -113,6 +113,14 @@ def _warn(message: str) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    try:
+        return _analyze(args)
+    except BrokenPipeError:  # ``analyze clip.mp4 | head``: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
     from stream.analysis.plot import plot
     from stream.analysis.summary import render, summarise
 
