@@ -14,6 +14,8 @@ from typing import Any
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 """Training compute types; ``mixed_bfloat16`` keeps float32 weights, computes on bf16 units;
 ``auto`` times both on the training machine and keeps the faster (see ``train.precision``)."""
+LABEL_SOURCES = ("fer2013", "ferplus")
+"""What training learns: ``fer2013`` the folder labels, ``ferplus`` the crowd's vote shares."""
 OPTIMIZERS = ("adamw", "sgd")
 """Fine-tuning optimizers; ``sgd`` steps with Nesterov momentum."""
 
@@ -29,6 +31,9 @@ class DataConfig:
     holdout_fraction: float = 0.1
     image_size: int = 48
     skip_bad: bool = False
+    labels: str = "fer2013"
+    votes: str = "../shared/datasets/fer2013/ferplus.csv"
+    val_duplicates: str = "../shared/datasets/fer2013/val-in-train.txt"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class HeadConfig:
     epochs: int = 36
     batch_size: int = 256
     learning_rate: float = 1e-3
+    class_weight_powers: tuple[float, ...] = ()
+    """Class-weight powers tried on the frozen codes; the best on the holdout is used from then
+    on in place of ``finetune.class_weight_power``. Empty: use that value as given."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from exc
     config = _build(TrainConfig, values, "")
     _check_choice("precision", config.precision, PRECISIONS)
+    _check_choice("data.labels", config.data.labels, LABEL_SOURCES)
     _check_choice("finetune.optimizer", config.finetune.optimizer, OPTIMIZERS)
     return config
 

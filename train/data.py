@@ -30,15 +30,44 @@ class DataError(ValueError):
 
 @dataclass
 class FaceSet:
-    """Faces (N, size, size) uint8 with integer labels in :data:`LABELS` order."""
+    """Faces (N, size, size) uint8 with integer labels in :data:`LABELS` order.
+
+    ``targets`` (N, 7), when set, are the distributions training fits instead of one-hot labels
+    (FER+ vote shares; ``labels`` is then their argmax); ``votes`` (N, 10) keeps the raw FER+
+    counts for reporting majority accuracy next to the folder labels.
+    """
 
     images: np.ndarray
     labels: np.ndarray
     skipped: int = 0
     sources: list[str] = field(default_factory=list)
+    targets: np.ndarray | None = None
+    votes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> FaceSet:
+        """The faces at ``index`` (integer or boolean), with every per-face array kept in step."""
+        index = np.flatnonzero(index) if index.dtype == bool else index
+        return FaceSet(
+            self.images[index],
+            self.labels[index],
+            self.skipped,
+            [self.sources[i] for i in index] if self.sources else [],
+            None if self.targets is None else self.targets[index],
+            None if self.votes is None else self.votes[index],
+        )
+
+    def names(self, root: str | Path) -> list[str]:
+        """Each face's path relative to ``root`` (``angry/x.jpg``), as the votes file names it."""
+        return [Path(s).relative_to(root).as_posix() for s in self.sources]
+
+    def training_targets(self) -> np.ndarray:
+        """What the probabilities are fitted to: the vote shares, or one-hot folder labels."""
+        if self.targets is not None:
+            return self.targets
+        return np.eye(len(LABELS), dtype=np.float32)[self.labels]
 
     def counts(self) -> dict[str, int]:
         return {name: int((self.labels == i).sum()) for i, name in enumerate(LABELS)}

@@ -39,6 +39,7 @@ from train.model import (
 )
 from train.precision import resolve_precision, step_seconds
 from train.selfdistill import BlendSchedule, self_distilling
+from train.votes import distributions, load_votes, usable
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class Splits:
     train: FaceSet
     holdout: FaceSet
     val: FaceSet | None
+    left_out: int = 0
+    """Training faces without a usable FER+ vote (see ``train.votes.usable``)."""
 
 
 class RunDir:
@@ -83,13 +86,34 @@ class RunDir:
 
 
 def load_splits(cfg: TrainConfig) -> Splits:
-    data = load_faces(cfg.data.train, cfg.data.image_size, cfg.data.skip_bad)
-    keep, held = stratified_split(data.labels, cfg.data.holdout_fraction, cfg.seed)
-    train = FaceSet(data.images[keep], data.labels[keep], data.skipped)
-    holdout = FaceSet(data.images[held], data.labels[held])
-    val = load_faces(cfg.data.val, cfg.data.image_size, cfg.data.skip_bad) if cfg.data.val else None
+    d = cfg.data
+    data = load_faces(d.train, d.image_size, d.skip_bad)
+    val = load_faces(d.val, d.image_size, d.skip_bad) if d.val else None
+    left_out = 0
+    if d.labels == "ferplus":
+        before = len(data)
+        data, val = _with_votes(cfg, data, val)
+        left_out = before - len(data)
+    keep, held = stratified_split(data.labels, d.holdout_fraction, cfg.seed)
+    train, holdout = data.subset(keep), data.subset(held)
     log.info("train %d, holdout %d, val %d faces", len(train), len(holdout), len(val or []))
-    return Splits(train, holdout, val)
+    return Splits(train, holdout, val, left_out)
+
+
+def _with_votes(cfg: TrainConfig, data: FaceSet, val: FaceSet | None) -> tuple[FaceSet, FaceSet]:
+    """Train on the faces the crowd could label, fitted to their vote shares; val keeps all."""
+    folders = {"train": Path(cfg.data.train)} | ({"val": Path(cfg.data.val)} if val else {})
+    votes = load_votes(cfg.data.votes, folders)
+    counts = votes["train"].for_files(data.names(cfg.data.train))
+    keep = usable(counts)
+    shares = distributions(counts[keep])
+    learn = data.subset(keep)
+    learn = FaceSet(learn.images, shares.argmax(axis=1), data.skipped, learn.sources, shares)
+    left_out = int((~keep).sum())
+    log.info("FER+ votes: learning from %d faces, %d left out", len(learn), left_out)
+    if val is not None:
+        val.votes = votes["val"].for_files(val.names(cfg.data.val))
+    return learn, val
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -119,10 +143,10 @@ def _dataset(
 ) -> tf.data.Dataset:
     """Batches for ``mode`` ``autoencoder`` (x → x) or ``joint`` (x → probs, reconstruction)."""
     images = to_float(faces.images)
-    onehot = np.eye(len(LABELS), dtype=np.float32)[faces.labels]
+    targets = faces.training_targets()
     sample_w = (weights if weights is not None else np.ones(len(LABELS), np.float32))[faces.labels]
     index = np.arange(len(images), dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((images, onehot, sample_w, index))
+    ds = tf.data.Dataset.from_tensor_slices((images, targets, sample_w, index))
     ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
     augmenter = build_augmenter(cfg.augment, cfg.seed)
     erase = cfg.finetune.erase_probability if mode == "joint" else 0.0
@@ -144,8 +168,7 @@ def _dataset(
 
 def _eval_dataset(faces: FaceSet, batch_size: int) -> tf.data.Dataset:
     images = to_float(faces.images)
-    onehot = np.eye(len(LABELS), dtype=np.float32)[faces.labels]
-    targets = {"probs": onehot, "reconstruction": images}
+    targets = {"probs": faces.training_targets(), "reconstruction": images}
     return tf.data.Dataset.from_tensor_slices((images, targets)).batch(batch_size)
 
 
@@ -216,16 +239,39 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
         **{f"{name}_labels": faces.labels for name, faces in _named(splits)},
     )
     h = cfg.head
+    powers = h.class_weight_powers or (cfg.finetune.class_weight_power,)
+    fitted = {power: _fit_head(cfg, codes, splits, power, verbose) for power in powers}
+    scores = {power: accuracy for power, (_, _, accuracy) in fitted.items()}
+    power = max(powers, key=lambda p: scores[p])
+    head, history, _ = fitted[power]
+    if len(powers) > 1:
+        log.info("head: class-weight power %s is best on the holdout (%s)", power, scores)
+    head.save(run.model("head_frozen"))
+    run.update_metrics(
+        head=_history_lists(history),
+        class_weight_power=power,
+        class_weight_holdout={str(p): a for p, a in scores.items()},
+    )
+
+
+def _fit_head(
+    cfg: TrainConfig, codes: dict[str, np.ndarray], splits: Splits, power: float, verbose: int
+) -> tuple[keras.Model, keras.callbacks.History, float]:
+    """A head on frozen codes with class weights raised to ``power``; its holdout accuracy."""
+    h = cfg.head
+    keras.utils.set_random_seed(cfg.seed)
     head = build_head(cfg.model)
     head.compile(
         optimizer=keras.optimizers.Adam(h.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
+    weights = class_weights(splits.train.labels, power)[splits.train.labels]
     history = head.fit(
         codes["train"],
-        splits.train.labels,
-        validation_data=(codes["holdout"], splits.holdout.labels),
+        splits.train.training_targets(),
+        sample_weight=weights,
+        validation_data=(codes["holdout"], splits.holdout.training_targets()),
         batch_size=h.batch_size,
         epochs=h.epochs,
         verbose=verbose,
@@ -233,8 +279,8 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
             keras.callbacks.EarlyStopping("val_accuracy", patience=5, restore_best_weights=True)
         ],
     )
-    head.save(run.model("head_frozen"))
-    run.update_metrics(head=_history_lists(history))
+    predicted = head.predict(codes["holdout"], verbose=0).argmax(axis=1)
+    return head, history, float(np.mean(predicted == splits.holdout.labels))
 
 
 def _named(splits: Splits) -> list[tuple[str, FaceSet]]:
@@ -295,7 +341,8 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         loss_weights={"probs": 1.0, "reconstruction": f.recon_weight},
         metrics={"probs": ["accuracy"]},
     )
-    weights = class_weights(splits.train.labels, f.class_weight_power)
+    power = run.read_metrics().get("class_weight_power", f.class_weight_power)
+    weights = class_weights(splits.train.labels, power)
     log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
     best = run.path("finetune_best.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(
