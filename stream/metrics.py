@@ -2,7 +2,8 @@
 
 Each command that serves metrics builds its own registry, so a scrape shows only that process:
 ``run`` exports its pipeline (frames, faces, FPS, drops at the source and at the socket,
-reconnects, per-stage latency histograms, the model in use), ``mqtt`` its bridge. Counters that
+reconnects, per-stage latency histograms, the model in use), ``mqtt`` its bridge, ``run --config``
+its camera processes and their restarts. Counters that
 the pipeline already keeps are read at scrape time by a collector instead of being counted twice.
 """
 
@@ -60,6 +61,7 @@ class StatsCollector(Collector):
         "dropped_source": "frames the source dropped (a live source keeps only the newest)",
         "dropped_socket": "messages the publisher dropped for a full subscriber queue",
         "reconnects": "times the source reconnected",
+        "restarts": "times a site's supervisor restarted this camera's process",
     }
 
     def __init__(self, camera: str, stats: Callable[[], Mapping[str, Any]]) -> None:
@@ -192,3 +194,44 @@ class BridgeMetrics:
 
     def latency(self, camera: str, seconds: float) -> None:
         self._latency.labels(camera).observe(max(seconds, 0.0))
+
+
+class SiteCollector(Collector):
+    """A site supervisor's camera processes and broker, read at each scrape."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        values = self.read()
+        restarts = CounterMetricFamily(
+            "emostream_restarts",
+            "times the supervisor restarted a camera's process after it died",
+            labels=["camera"],
+        )
+        running = GaugeMetricFamily(
+            "emostream_camera_process_up", "1 while a camera's process runs", labels=["camera"]
+        )
+        for camera, state in values["cameras"].items():
+            restarts.add_metric([camera], state["restarts"])
+            running.add_metric([camera], 1.0 if state["running"] else 0.0)
+        yield restarts
+        yield running
+        yield CounterMetricFamily(
+            "emostream_site_forwarded",
+            "messages the site's broker forwarded to subscribers",
+            values["forwarded"],
+        )
+        yield CounterMetricFamily(
+            "emostream_site_malformed",
+            "messages the site's broker dropped as not [topic, payload]",
+            values["malformed"],
+        )
+
+
+class SiteMetrics:
+    """What ``run --config`` exports on ``[site] metrics``: restarts and processes per camera."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(SiteCollector(read))

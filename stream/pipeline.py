@@ -46,6 +46,8 @@ class PipelineOptions:
     max_seconds: float | None = None
     preview_fps: float = 0.0
     preview_width: int = 480
+    restarts: int = 0
+    """Times a site's supervisor restarted this camera's process before this run."""
 
 
 @dataclass
@@ -207,6 +209,7 @@ class Pipeline:
             "dropped_source": self.source.dropped,
             "dropped_socket": self.sink.dropped,
             "reconnects": self.source.reconnects,
+            "restarts": self.options.restarts,
             "uptime_s": now - self._started,
             "source_state": state.value if isinstance(state, SourceState) else str(state),
         }
@@ -221,6 +224,7 @@ class Pipeline:
             dropped_source=stats["dropped_source"],
             dropped_socket=stats["dropped_socket"],
             reconnects=stats["reconnects"],
+            restarts=stats["restarts"],
             uptime_s=stats["uptime_s"],
             source_state=stats["source_state"],
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shlex
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,19 +122,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="recognise expressions in a video source and publish them over ZeroMQ",
-        description=(
-            "Read a camera, RTSP/HTTP stream, video file, image or folder of images; find faces; "
-            "label their expressions with the int8 models; publish one JSON message per frame "
-            "on topic emostream/<camera-id> and a heartbeat on emostream/<camera-id>/stats."
-        ),
-    )
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``run``'s options for one camera: what a site file's camera tables may set."""
     parser.add_argument(
         "--source",
-        required=True,
         help="camera index (0), video file, rtsp:// or http(s):// URL, image, folder, or 'demo'",
     )
     src = parser.add_argument_group("source")
@@ -150,6 +142,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rtsp-transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport"
     )
     add_pipeline_arguments(parser)
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser for one camera's ``run`` arguments (a site's camera processes)."""
+    parser = argparse.ArgumentParser(prog="emostream run", add_help=False)
+    add_run_arguments(parser)
+    return parser
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="recognise expressions in a video source, or every camera of a site, over ZeroMQ",
+        description=(
+            "Read a camera, RTSP/HTTP stream, video file, image or folder of images; find faces; "
+            "label their expressions with the int8 models; publish one JSON message per frame "
+            "on topic emostream/<camera-id> and a heartbeat on emostream/<camera-id>/stats. "
+            "With --config, run every camera of a site file instead, each in its own process "
+            "under a supervisor that restarts it and publishes all of them on one endpoint."
+        ),
+    )
+    add_run_arguments(parser)
+    site = parser.add_argument_group("site")
+    site.add_argument(
+        "--config",
+        type=Path,
+        metavar="SITE.toml",
+        help="run every [cameras.<id>] of this site file (see docs/site.toml); "
+        "the file replaces every other option",
+    )
+    site.add_argument(
+        "--check", action="store_true", help="with --config: check the file, print the plan, exit"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -178,9 +203,16 @@ def build_publisher(args: argparse.Namespace) -> Publisher:
 
 
 def run_pipeline(
-    args: argparse.Namespace, source_spec: str, camera_id: str, max_seconds: float | None = None
+    args: argparse.Namespace,
+    source_spec: str,
+    camera_id: str,
+    max_seconds: float | None = None,
+    restarts: int = 0,
 ) -> int:
-    """Open everything ``args`` asks for, run until the source ends or a signal, close it all."""
+    """Open everything ``args`` asks for, run until the source ends or a signal, close it all.
+
+    ``restarts`` is how often a site's supervisor has restarted this camera, for its heartbeat.
+    """
     if args.wait_subscribers < 0:
         raise EmostreamError("--wait-subscribers cannot be negative")
     with contextlib.ExitStack() as stack:
@@ -222,6 +254,7 @@ def run_pipeline(
                 max_frames=args.max_frames,
                 max_seconds=max_seconds,
                 preview_fps=args.preview_fps,
+                restarts=restarts,
             ),
             recorder,
             window,
@@ -265,4 +298,48 @@ def run_pipeline(
 
 
 def handle(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        return run_site(args)
+    if args.check:
+        raise EmostreamError("--check needs --config SITE.toml")
+    if not args.source:
+        raise EmostreamError("say what to read: --source SOURCE, or --config SITE.toml")
     return run_pipeline(args, args.source, args.camera_id or camera_id_for(args.source))
+
+
+def run_site(args: argparse.Namespace) -> int:
+    from stream.site.config import load_site
+    from stream.site.supervisor import Supervisor
+
+    given = _options_given(args)
+    if given:
+        raise EmostreamError(
+            f"--config takes every option from the site file; set {given[0]} there instead"
+        )
+    site = load_site(args.config, add_run_arguments)
+    if args.check:
+        print(f"{site.path}: {len(site.cameras)} camera(s), publishing on {site.publish}")
+        for camera in site.cameras:
+            print(f"  {camera.camera_id}: emostream run {shlex.join(camera.argv)}")
+        return 0
+    if not args.verbose:
+        logging.getLogger().setLevel(site.log_level.upper())
+    supervisor = Supervisor(site, args.verbose)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: supervisor.stop())
+    try:
+        return supervisor.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _options_given(args: argparse.Namespace) -> list[str]:
+    """Camera options set on the command line next to ``--config``, as ``--flag`` names."""
+    defaults = vars(build_run_parser().parse_args([]))
+    return [
+        f"--{name.replace('_', '-')}"
+        for name, default in defaults.items()
+        if getattr(args, name) != default
+    ]

@@ -30,7 +30,10 @@ Stats payload::
 
     {"schema": "emostream.stats/1", "camera": "lobby", "time": 1732430001.0,
      "fps": 24.8, "frames": 480, "dropped_source": 3, "dropped_socket": 0,
-     "reconnects": 1, "uptime_s": 19.4, "source_state": "running"}
+     "reconnects": 1, "restarts": 0, "uptime_s": 19.4, "source_state": "running"}
+
+``restarts`` counts how often a site's supervisor (``run --config``) restarted the camera's
+process after it died; it is 0 for a camera run on its own.
 
 ``dropped_socket`` counts messages the publisher's socket refused outright. A subscriber that
 falls behind loses messages at its own queue, uncounted by ZeroMQ; it sees them as gaps in
@@ -175,6 +178,7 @@ def stats_message(
     reconnects: int,
     uptime_s: float,
     source_state: str,
+    restarts: int = 0,
 ) -> dict[str, Any]:
     return {
         "schema": STATS_SCHEMA,
@@ -185,6 +189,7 @@ def stats_message(
         "dropped_source": dropped_source,
         "dropped_socket": dropped_socket,
         "reconnects": reconnects,
+        "restarts": restarts,
         "uptime_s": round(uptime_s, 3),
         "source_state": source_state,
     }
