@@ -5,11 +5,12 @@ The dashboard runs as a real ``python -m stream dashboard`` subprocess. The mess
 variant driven by the real pipeline only needs to offer the same ``endpoint``, ``camera`` and
 ``stop()`` (the label-switching and malformed-message checks use the synthetic source's
 ``set_label`` and ``inject``). With ``EMOSTREAM_SAVE_SCREENSHOT=1`` it refreshes
-``docs/dashboard.png``.
+``docs/dashboard.png`` and ``docs/dashboard-history.png``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -42,6 +43,7 @@ if not CHROMIUM.exists():
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOT = REPO / "docs" / "dashboard.png"
+HISTORY_SCREENSHOT = REPO / "docs" / "dashboard-history.png"
 # The screenshot in the docs is refreshed on request only, so test runs leave the tree clean.
 SAVE_SCREENSHOT = os.environ.get("EMOSTREAM_SAVE_SCREENSHOT") == "1"
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -138,13 +140,13 @@ def free_port() -> int:
 class DashboardProcess:
     """``python -m stream dashboard`` as a subprocess, its output kept in a log file."""
 
-    def __init__(self, endpoint: str, port: int, log: Path) -> None:
+    def __init__(self, endpoint: str, port: int, log: Path, *extra: str) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "stream", "dashboard", "--connect", endpoint,
-                 "--port", str(port), "--stale-after", str(STALE_AFTER_S)],
+                 "--port", str(port), "--stale-after", str(STALE_AFTER_S), *extra],
                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + 30
@@ -164,11 +166,11 @@ class DashboardProcess:
 
 
 @pytest.fixture
-def start_dashboard(tmp_path: Path) -> Iterator[Callable[[str, int], DashboardProcess]]:
+def start_dashboard(tmp_path: Path) -> Iterator[Callable[..., DashboardProcess]]:
     started: list[DashboardProcess] = []
 
-    def start(endpoint: str, port: int) -> DashboardProcess:
-        started.append(DashboardProcess(endpoint, port, tmp_path / "dashboard.log"))
+    def start(endpoint: str, port: int, *extra: str) -> DashboardProcess:
+        started.append(DashboardProcess(endpoint, port, tmp_path / "dashboard.log", *extra))
         return started[-1]
 
     yield start
@@ -331,3 +333,83 @@ def test_page_follows_the_real_pipeline_on_a_generated_clip(
             pipeline.kill()
             pipeline.wait(timeout=10)
         log.close()
+
+
+def seed_history(db: Path, now: float) -> None:
+    """Three hours ago: two minutes of "lobby" (one 120 s track) and a camera seen only then."""
+    from stream.store.database import Minute, Store
+
+    start = (int(now) - 3 * 3600) // 60 * 60
+    store = Store(str(db))
+    faces = [("lobby", start + i * 0.5, i, 41, "happy" if i % 5 else "sad", 0.8, "{}", 0.6)
+             for i in range(241)]  # fmt: skip
+    faces += [("garage", start + i, i, 1, "neutral", 0.7, "{}", 0.5) for i in range(30)]
+    minutes = {
+        ("lobby", start): Minute(120, 120, {"happy": 96, "sad": 24}, 96.0, 0),
+        ("lobby", start + 60): Minute(121, 121, {"happy": 97, "sad": 24}, 96.8, 0),
+        ("garage", start): Minute(30, 30, {"neutral": 30}, 21.0, 0),
+    }
+    store.write(faces, minutes)
+    store.close()
+
+
+def stored_faces(db: Path) -> int:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        return connection.execute("SELECT COUNT(*) FROM faces WHERE camera = 'lobby'").fetchone()[0]
+
+
+def check_history(page: Any) -> None:
+    lobby = page.locator('.card[data-camera="lobby"] .history')
+    hour = lobby.locator('.history-chart[data-window="hour"]')
+    day = lobby.locator('.history-chart[data-window="day"]')
+    expect(hour.locator('path[data-label="happy"]')).to_be_attached()
+    expect(day.locator('path[data-label="sad"]')).to_be_attached()
+    assert int(day.get_attribute("data-minutes")) >= int(hour.get_attribute("data-minutes")) + 2
+    summary = lobby.locator(".history-summary")
+    expect(summary).to_contain_text("face results")
+    assert int(summary.get_attribute("data-faces")) > 241
+    assert int(summary.get_attribute("data-tracks")) >= 3  # the seeded one and both live faces
+    longest = lobby.locator(".tracks li").first
+    expect(longest).to_have_attribute("data-seconds", "120")
+    expect(longest).to_contain_text("mostly happy")
+    garage = page.locator('.card[data-camera="garage"]')
+    expect(garage.locator(".badge")).to_have_text("HISTORY ONLY")
+    expect(
+        garage.locator('.history-chart[data-window="day"] path[data-label="neutral"]')
+    ).to_be_attached()
+
+
+def test_history_from_the_store_survives_a_reload(
+    message_source: SyntheticSource, start_dashboard, page: Any, tmp_path: Path
+) -> None:
+    db = tmp_path / "history.db"
+    seed_history(db, time.time())
+    record = subprocess.Popen(
+        [sys.executable, "-m", "stream", "record", "--connect", message_source.endpoint,
+         "--db", str(db), "--batch-s", "0.5"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while stored_faces(db) <= 241:
+            assert time.monotonic() < deadline, "record stored nothing"
+            time.sleep(0.2)
+        dashboard = start_dashboard(message_source.endpoint, free_port(), "--db", str(db))
+        page.goto(dashboard.url)
+        expect(page.locator('.card[data-camera="lobby"]')).to_have_attribute("data-status", "live")
+        expect(page.locator("#history")).to_have_text("history: stored")
+        check_history(page)
+        page.reload()
+        check_history(page)
+        shot = HISTORY_SCREENSHOT if SAVE_SCREENSHOT else tmp_path / "history.png"
+        page.locator('.card[data-camera="lobby"] .history').screenshot(path=str(shot))
+        message_source.stop()
+        expect(page.locator('.card[data-camera="lobby"]')).to_have_attribute("data-status", "stale")
+        page.reload()
+        check_history(page)
+    finally:
+        record.send_signal(signal.SIGINT)
+        record.communicate(timeout=30)
+    assert page.errors == []

@@ -14,6 +14,7 @@ from stream.dashboard.server import DashboardError, listen, serve
 from stream.dashboard.state import DashboardState
 from stream.errors import PublishError
 from stream.publish.schema import TOPIC_PREFIX
+from stream.store.history import History
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Subscribe to an emostream ZeroMQ endpoint and serve a web page with one card per "
             "camera: labels and probabilities per face, a timeline of the dominant expression, "
-            "FPS, latency, drops, and a stale state when a camera goes quiet. Also serves "
-            "GET /api/state and GET /healthz."
+            "FPS, latency, drops, and a stale state when a camera goes quiet. With --db, also "
+            "the day's history from emostream record's store. Also serves GET /api/state, "
+            "GET /api/history and GET /healthz."
         ),
     )
     parser.add_argument(
@@ -66,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="mark a camera stale after this long without messages (default: %(default)s)",
     )
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="show history from this emostream record store (SQLite file or postgresql:// URL): "
+        "each camera's expressions per minute over the last hour and day, faces seen and the "
+        "longest tracks",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -89,6 +98,7 @@ def _is_loopback(host: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     topics = _topics(args.topic)
+    history = History(args.db) if args.db else None
     feed = Feed(
         args.connect,
         topics,
@@ -111,5 +121,6 @@ def run(args: argparse.Namespace) -> int:
         f"(subscribed to {args.connect}, topics {' '.join(topics)})",
         flush=True,
     )
-    serve(create_app(DashboardState(args.connect, args.stale_after), feed), sock)
+    state = DashboardState(args.connect, args.stale_after)
+    serve(create_app(state, feed, history=history), sock)
     return 0

@@ -1,8 +1,12 @@
-"""The dashboard's ASGI app: the page, ``/api/state``, ``/healthz`` and the ``/ws`` push stream.
+"""The dashboard's ASGI app: the page, ``/api/state``, ``/api/history``, ``/healthz``, ``/ws``.
 
 Each WebSocket client gets the newest full state, at most ``PUSH_INTERVAL_S`` apart and at least
 once a second (so "stale" appears without new messages). A slow browser only delays itself: it
 skips the states it was too slow for instead of queueing them.
+
+``/api/history?window=hour|day`` answers from the history store (``--db``), off the event loop
+and cached for ``HISTORY_CACHE_S``: every open page polls it, and a day's query reads every face
+row of the day.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from stream.dashboard.feed import Feed
 from stream.dashboard.state import DashboardState
+from stream.store.database import StoreError
+from stream.store.history import WINDOWS_S, History
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).with_name("static")
 PUSH_INTERVAL_S = 0.1
 IDLE_PUSH_S = 1.0
+HISTORY_CACHE_S = 5.0
 
 
 class Changes:
@@ -52,11 +59,32 @@ class Changes:
             await asyncio.wait_for(event.wait(), timeout)
 
 
+class HistoryCache:
+    """The newest answer per window, refreshed in a worker thread when older than the cache."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._answers: dict[str, tuple[float, dict]] = {}
+        self._lock = asyncio.Lock()
+
+    async def window(self, name: str) -> dict:
+        async with self._lock:
+            cached = self._answers.get(name)
+            if cached is None or time.monotonic() - cached[0] > HISTORY_CACHE_S:
+                answer = await asyncio.to_thread(self.history.window, name)
+                cached = self._answers[name] = (time.monotonic(), answer)
+            return cached[1]
+
+
 def create_app(
-    state: DashboardState, feed: Feed, clock: Callable[[], float] = time.time
+    state: DashboardState,
+    feed: Feed,
+    clock: Callable[[], float] = time.time,
+    history: History | None = None,
 ) -> Starlette:
     """The app; its lifespan runs ``feed`` into ``state`` and closes the feed on shutdown."""
     changes = Changes(state)
+    cache = HistoryCache(history) if history is not None else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -74,6 +102,20 @@ def create_app(
 
     async def api_state(_: Request) -> Response:
         return JSONResponse(state.snapshot(clock()))
+
+    async def api_history(request: Request) -> Response:
+        if cache is None:
+            return JSONResponse({"error": "no history store (dashboard --db)"}, status_code=404)
+        name = request.query_params.get("window", "hour")
+        if name not in WINDOWS_S:
+            return JSONResponse(
+                {"error": f"window must be one of {', '.join(WINDOWS_S)}"}, status_code=400
+            )
+        try:
+            return JSONResponse(await cache.window(name))
+        except StoreError as exc:
+            logger.warning("history: %s", exc)
+            return JSONResponse({"error": str(exc)}, status_code=503)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse(state.health())
@@ -102,6 +144,7 @@ def create_app(
         routes=[
             Route("/", index),
             Route("/api/state", api_state),
+            Route("/api/history", api_history),
             Route("/api/preview/{camera:path}", preview),
             Route("/healthz", healthz),
             WebSocketRoute("/ws", push),

@@ -55,12 +55,24 @@ class Minute:
 FaceRow = tuple[str, float, int, int, str, float, str, float | None]
 
 
+def is_postgres(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def redact(target: str) -> str:
+    """``target`` without a password, for messages."""
+    if not is_postgres(target) or "@" not in target:
+        return target
+    scheme, rest = target.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
 class Store:
     """The tables of :mod:`stream.store.schema` in one database; created when missing."""
 
     def __init__(self, target: str) -> None:
         self.target = target
-        self.postgres = target.startswith(("postgresql://", "postgres://"))
+        self.postgres = is_postgres(target)
         try:
             if self.postgres:
                 import psycopg
@@ -79,11 +91,7 @@ class Store:
 
     @property
     def redacted(self) -> str:
-        """The target without a password, for messages."""
-        if not self.postgres or "@" not in self.target:
-            return self.target
-        scheme, rest = self.target.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+        return redact(self.target)
 
     def _sql(self, text: str) -> str:
         return text.replace("?", "%s") if self.postgres else text

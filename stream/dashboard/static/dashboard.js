@@ -100,7 +100,15 @@ class CameraCard {
     this.preview.alt = `latest preview from ${camera}`;
     this.previewVersion = 0;
     this.previewLoadedAt = 0;
+    this.history = null;
+    this.root.dataset.status = "history";
+    this.badge.textContent = "HISTORY ONLY";
     this.root.append(head, this.body);
+  }
+
+  updateHistory(name, data, windowInfo) {
+    if (!this.history) this.history = new HistoryView(this.body);
+    this.history.update(name, data, windowInfo);
   }
 
   metric(key, value, sub, alert = false) {
@@ -199,6 +207,87 @@ class CameraCard {
   }
 }
 
+// ---- history from the store (dashboard --db) ------------------------------------------------
+
+// Minutes a window spans: it starts inside a minute and ends inside another, one column more.
+const HISTORY_WINDOWS = { hour: 61, day: 1441 };
+const HISTORY_EVERY_MS = 30000;
+
+function clock(unixSeconds, withDay = false) {
+  const options = { hour: "2-digit", minute: "2-digit" };
+  if (withDay) options.weekday = "short";
+  return new Date(unixSeconds * 1000).toLocaleString([], options);
+}
+
+class HistoryView {
+  constructor(root) {
+    this.root = root.appendChild(el("div", "history"));
+    this.root.append(el("div", "history-title", "History"));
+    this.summary = this.root.appendChild(el("div", "history-summary"));
+    this.charts = {};
+    for (const name of Object.keys(HISTORY_WINDOWS)) {
+      const box = this.root.appendChild(el("div", "history-chart"));
+      box.dataset.window = name;
+      const title = box.appendChild(el("div", "timeline-title", `Expressions per minute, last ${name}`));
+      const svg = box.appendChild(svgEl("svg", { preserveAspectRatio: "none", viewBox: `0 0 ${HISTORY_WINDOWS[name]} 1` }));
+      const axis = box.appendChild(el("div", "axis"));
+      this.charts[name] = { box, title, svg, start: axis.appendChild(el("span")), end: axis.appendChild(el("span")) };
+    }
+    this.legend = this.root.appendChild(el("div", "legend"));
+    this.root.append(el("div", "timeline-title", "Longest tracks"));
+    this.tracks = this.root.appendChild(el("ol", "tracks"));
+  }
+
+  update(name, data, windowInfo) {
+    const chart = this.charts[name];
+    const width = HISTORY_WINDOWS[name];
+    const first = Math.floor(windowInfo.since / 60) * 60;
+    chart.start.textContent = clock(windowInfo.since, name === "day");
+    chart.end.textContent = `now, ${clock(windowInfo.now, name === "day")}`;
+    chart.svg.replaceChildren();
+    const labels = new Set();
+    for (const m of data.minutes) for (const label of Object.keys(m.shares)) labels.add(label);
+    const order = [...Object.keys(COLORS), ...[...labels].filter((l) => !(l in COLORS)).sort()].filter((l) => labels.has(l));
+    // Each minute is a column from x to x + 1; a label's area is stacked on those before it.
+    const below = new Map();
+    for (const label of order) {
+      let d = "";
+      for (const m of data.minutes) {
+        const share = m.shares[label] || 0;
+        if (share <= 0) continue;
+        const x = (m.minute - first) / 60;
+        if (x < 0 || x >= width) continue;
+        const base = below.get(m.minute) || 0;
+        below.set(m.minute, base + share);
+        d += `M${x} ${1 - base}H${x + 1}V${1 - base - share}H${x}Z`;
+      }
+      if (!d) continue;
+      const path = chart.svg.appendChild(svgEl("path", { d, fill: colorOf(label) }));
+      path.dataset.label = label;
+      path.append(svgEl("title", {}));
+      path.firstChild.textContent = label;
+    }
+    chart.box.dataset.minutes = String(data.minutes.length);
+    if (name === "day") {
+      this.summary.textContent = `Last day: ${data.faces} face results in ${data.frames} frames, ${data.tracks} tracks`;
+      this.summary.dataset.faces = String(data.faces);
+      this.summary.dataset.tracks = String(data.tracks);
+      this.legend.replaceChildren();
+      for (const label of order) {
+        const item = this.legend.appendChild(el("span", null, label));
+        item.style.setProperty("--swatch", colorOf(label));
+      }
+      this.tracks.replaceChildren();
+      for (const t of data.longest) {
+        const item = this.tracks.appendChild(el("li", null, `face ${t.track}: ${duration(t.seconds)}, mostly ${t.label}, from ${clock(t.start, true)} (${t.faces} results)`));
+        item.dataset.track = String(t.track);
+        item.dataset.seconds = String(t.seconds);
+      }
+      if (!data.longest.length) this.tracks.append(el("li", "muted", "none yet"));
+    }
+  }
+}
+
 class FaceView {
   constructor(id) {
     this.root = el("div", "face");
@@ -248,6 +337,35 @@ function setPill(id, state, text) {
   pill.textContent = text;
 }
 
+function cardFor(camera) {
+  let card = cards.get(camera);
+  if (!card) {
+    card = new CameraCard(camera);
+    cards.set(camera, card);
+    document.getElementById("cameras").append(card.root);
+    document.getElementById("empty").hidden = true;
+  }
+  return card;
+}
+
+async function loadHistory() {
+  for (const name of Object.keys(HISTORY_WINDOWS)) {
+    let answer;
+    try {
+      const response = await fetch(`/api/history?window=${name}`, { cache: "no-store" });
+      if (response.status === 404) return; // no --db: no history on this dashboard
+      document.getElementById("history").hidden = false;
+      answer = await response.json();
+      if (!response.ok) throw new Error(answer.error || response.statusText);
+    } catch (err) {
+      setPill("history", "disconnected", `history: ${err.message}`);
+      continue;
+    }
+    setPill("history", "connected", "history: stored");
+    for (const [camera, data] of Object.entries(answer.cameras)) cardFor(camera).updateHistory(name, data, answer);
+  }
+}
+
 function render(state) {
   const link = state.link;
   setPill("link", link.connected ? "connected" : "disconnected", `publisher ${link.endpoint}: ${link.detail}`);
@@ -255,17 +373,8 @@ function render(state) {
   malformed.dataset.count = state.malformed;
   malformed.textContent = `malformed: ${state.malformed}`;
   malformed.title = state.last_malformed ? `last: ${state.last_malformed.reason} (${state.last_malformed.topic})` : "";
-  const main = document.getElementById("cameras");
-  document.getElementById("empty").hidden = state.cameras.length > 0;
-  for (const cam of state.cameras) {
-    let card = cards.get(cam.camera);
-    if (!card) {
-      card = new CameraCard(cam.camera);
-      cards.set(cam.camera, card);
-      main.append(card.root);
-    }
-    card.update(cam);
-  }
+  if (state.cameras.length > 0) document.getElementById("empty").hidden = true;
+  for (const cam of state.cameras) cardFor(cam.camera).update(cam);
 }
 
 let socket = null;
@@ -309,3 +418,5 @@ setInterval(() => {
 }, 1000);
 
 connect();
+loadHistory();
+setInterval(loadHistory, HISTORY_EVERY_MS);
