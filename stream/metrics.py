@@ -2,8 +2,8 @@
 
 Each command that serves metrics builds its own registry, so a scrape shows only that process:
 ``run`` exports its pipeline (frames, faces, FPS, drops at the source and at the socket,
-reconnects, per-stage latency histograms, the model in use), ``mqtt`` its bridge, ``run --config``
-its camera processes and their restarts. Counters that
+reconnects, per-stage latency histograms, the model in use), ``mqtt`` its bridge, ``record`` what it
+stored and dropped, ``run --config`` its camera processes and their restarts. Counters that
 the pipeline already keeps are read at scrape time by a collector instead of being counted twice.
 """
 
@@ -235,3 +235,34 @@ class SiteMetrics:
     def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(SiteCollector(read))
+
+
+class RecordCollector(Collector):
+    """``record``'s counts, read at each scrape: what it stored, buffered, dropped and missed."""
+
+    COUNTERS: ClassVar[dict[str, str]] = {
+        "frames": "frame messages received",
+        "faces_written": "face rows committed to the store",
+        "dropped": "face rows dropped because the buffer was full while the store failed",
+        "failed_flushes": "batches the store refused (locked, down, disk full), retried later",
+        "missed": "frames never received, from gaps in frame numbers",
+    }
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        values = self.read()
+        for name, text in self.COUNTERS.items():
+            yield CounterMetricFamily(f"emostream_record_{name}", text, values[name])
+        yield GaugeMetricFamily(
+            "emostream_record_buffered", "face rows waiting for the store", values["buffered"]
+        )
+
+
+class RecordMetrics:
+    """What ``record --metrics`` exports."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(RecordCollector(read))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -25,8 +26,14 @@ WAIT_S = 30.0
 
 
 def count(db: Path, table: str = "faces") -> int:
+    """Rows in ``table``; 0 while ``record`` has created the file but not yet its tables."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        try:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
 
 
 def wait_for(check, what: str) -> None:
@@ -236,3 +243,139 @@ def test_record_into_postgresql_creates_the_schema_and_stores_every_face(postgre
         if store is not None:
             store.close()
         camera.close()
+
+
+class BrokerPublisher:
+    """Frame messages into a broker's frontend, as ``run --connect`` publishes them.
+
+    While the broker is down ZeroMQ queues up to ``sndhwm`` messages for it and drops the rest,
+    as ``run`` does with its ``--sndhwm``: those are the frames a subscriber can never get.
+    """
+
+    def __init__(self, frontend: str, name: str = "yard") -> None:
+        import zmq
+
+        from tests.test_mqtt import Camera
+
+        self.camera = Camera.__new__(Camera)
+        self.camera.name, self.camera.frame = name, 0
+        self.camera.context = zmq.Context()
+        self.camera.socket = self.camera.context.socket(zmq.PUB)
+        self.camera.socket.setsockopt(zmq.LINGER, 0)
+        self.camera.socket.setsockopt(zmq.SNDHWM, 10)
+        self.camera.socket.connect(frontend)
+
+    def send(self, label: str = "happy") -> None:
+        self.camera.send(label)
+
+    def close(self) -> None:
+        self.camera.close()
+
+
+def broker(frontend: str, backend: str) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stream", "broker", "--frontend", frontend, "--backend", backend],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.5)
+    return process
+
+
+@pytest.mark.slow
+def test_record_reconnects_after_a_broker_restart_and_counts_the_gap(tmp_path: Path) -> None:
+    frontend, backend = (f"tcp://127.0.0.1:{_free_port()}" for _ in range(2))
+    db, port = tmp_path / "history.db", _free_port()
+    hub = broker(frontend, backend)
+    publisher = BrokerPublisher(frontend)
+    record = subprocess.Popen(
+        [sys.executable, "-m", "stream", "record", "--connect", backend, "--db", str(db),
+         "--batch-s", "0.2", "--metrics", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(db.exists, "the database")
+        wait_for(lambda: (publisher.send(), count(db) > 0)[1], "the first stored face")
+        before = count(db)
+        hub.send_signal(signal.SIGTERM)
+        hub.wait(timeout=WAIT_S)
+        for _ in range(100):  # sent while the broker is down: all but a queue's worth are lost
+            publisher.send()
+            time.sleep(0.005)
+        hub = broker(frontend, backend)
+        wait_for(lambda: (publisher.send(), time.sleep(0.01), count(db) > before + 20)[2], "more")
+        from tests.test_mqtt import scrape
+
+        missed = scrape(port)["emostream_record_missed_total"]
+    finally:
+        record.send_signal(signal.SIGTERM)
+        _, err = record.communicate(timeout=WAIT_S)
+        hub.send_signal(signal.SIGTERM)
+        hub.communicate(timeout=WAIT_S)
+        publisher.close()
+    assert missed >= 50
+    with sqlite3.connect(db) as conn:
+        drops = conn.execute("SELECT sum(drops) FROM minutes").fetchone()[0]
+        faces, stored = conn.execute(
+            "SELECT sum(faces), (SELECT count(*) FROM faces) FROM minutes"
+        ).fetchone()
+    assert drops == missed and faces == stored
+    assert "Traceback" not in err
+
+
+def _mount_tmpfs(where: Path, size: str) -> None:
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("a full disk is a small tmpfs, which needs root to mount")
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_recording_goes_on(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "1m")
+    camera, db, port = Camera("attic"), disk / "history.db", _free_port()
+    record = subprocess.Popen(
+        [sys.executable, "-m", "stream", "record", "--connect", camera.endpoint, "--db", str(db),
+         "--batch-s", "0.1", "--metrics", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        from tests.test_mqtt import scrape
+
+        wait_for(db.exists, "the database")
+        wait_for(lambda: (camera.send("happy"), count(db) > 0)[1], "the first stored face")
+        filler, before = disk / "filler", scrape(port)
+        with contextlib.suppress(OSError), filler.open("wb", buffering=0) as out:  # fill it
+            while True:
+                out.write(b"\0" * 4096)
+                out.flush()
+        wait_for(
+            lambda: (camera.send("sad"), time.sleep(0.005),
+                     scrape(port)["emostream_record_failed_flushes_total"] >= 3)[2],
+            "writes refused by the full disk",
+        )  # fmt: skip
+        full = scrape(port)
+        assert record.poll() is None
+        filler.unlink()
+        wait_for(
+            lambda: (camera.send("happy"), time.sleep(0.005),
+                     scrape(port)["emostream_record_buffered"] == 0)[2],
+            "the buffer written once there is room",
+        )  # fmt: skip
+        after = scrape(port)
+    finally:
+        record.send_signal(signal.SIGTERM)
+        _, err = record.communicate(timeout=WAIT_S)
+        camera.close()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    assert full["emostream_record_frames_total"] > before["emostream_record_frames_total"]
+    assert full["emostream_record_buffered"] > 0  # received and counted while the disk was full
+    written = full["emostream_record_faces_written_total"] + full["emostream_record_buffered"]
+    assert after["emostream_record_faces_written_total"] >= written
+    assert after["emostream_record_dropped_total"] == 0
+    refused = [line for line in err.splitlines() if "cannot write" in line]
+    assert len(refused) == 1 and "full" in refused[0], err
+    assert "writing to" in err and "again" in err and "Traceback" not in err

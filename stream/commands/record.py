@@ -6,7 +6,13 @@ import argparse
 import contextlib
 import logging
 
-from stream.commands.argtypes import add_curve_client_options, non_negative, positive_seconds
+from stream.commands.argtypes import (
+    add_curve_client_options,
+    add_metrics_option,
+    non_negative,
+    positive_seconds,
+)
+from stream.metrics import MetricsServer, RecordMetrics
 from stream.publish.subscriber import Subscriber
 from stream.store.database import Store
 from stream.store.recorder import Recorder
@@ -44,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-s", type=positive_seconds, default=1.0, metavar="S", help="seconds per batch"
     )
     add_curve_client_options(parser)
+    add_metrics_option(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -59,6 +66,10 @@ def handle(args: argparse.Namespace) -> int:
                 curve_server_key=args.curve_server_key,
             )
         )
+        if args.metrics:
+            metrics = RecordMetrics(lambda: vars(recorder.counts) | {"buffered": recorder.buffered})
+            stack.callback(MetricsServer(metrics.registry, args.metrics).close)
+        stack.callback(_summary, recorder)
         stack.callback(recorder.flush)  # the last batch, on Ctrl-C or SIGTERM too
         log.info("recording %s into %s", args.connect, store.redacted)
         while True:
@@ -67,3 +78,15 @@ def handle(args: argparse.Namespace) -> int:
                 recorder.take(message)
             if recorder.due():
                 recorder.flush()
+
+
+def _summary(recorder: Recorder) -> None:
+    c = recorder.counts
+    log.info(
+        "%d frames, %d face rows written, %d dropped, %d failed writes, %d frames missed",
+        c.frames,
+        c.faces_written,
+        c.dropped,
+        c.failed_flushes,
+        c.missed,
+    )

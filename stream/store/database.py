@@ -181,4 +181,15 @@ class _SqliteTransaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+            self.db.execute("ROLLBACK")

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from stream.errors import first_line
 from stream.publish.subscriber import FrameGaps, Message
 from stream.store.database import FaceRow, Minute, Store
 
@@ -29,6 +30,8 @@ class RecorderCounts:
     faces_written: int = 0
     dropped: int = 0
     failed_flushes: int = 0
+    missed: int = 0
+    """Frames this subscriber never received, from gaps in ``frame``."""
 
 
 class Recorder:
@@ -59,7 +62,11 @@ class Recorder:
         payload = message.payload
         camera, frame, at = payload["camera"], payload["frame"], float(payload["captured_at"])
         minute = self._minutes.setdefault((camera, int(at // 60 * 60)), Minute())
-        minute.drops += self._gaps.observe(camera, frame)
+        gap = self._gaps.observe(camera, frame)
+        if gap:
+            self.counts.missed += gap
+            log.info("camera %s: %d frame(s) missed before frame %d", camera, gap, frame)
+        minute.drops += gap
         minute.frames += 1
         self.counts.frames += 1
         for face in payload["faces"]:
@@ -76,6 +83,10 @@ class Recorder:
             self._faces.popleft()
             self.counts.dropped += 1
 
+    @property
+    def buffered(self) -> int:
+        return len(self._faces)
+
     def due(self) -> bool:
         return self.clock() >= self._next_flush
 
@@ -90,11 +101,20 @@ class Recorder:
         except Exception as exc:  # locked, down, disk full: keep running, keep counting
             self.counts.failed_flushes += 1
             if not self._failing:
-                log.warning("cannot write to %s: %s; buffering", self.store.redacted, exc)
+                log.warning(
+                    "cannot write to %s: %s; buffering up to %d face rows",
+                    self.store.redacted,
+                    first_line(exc),
+                    self.max_buffered,
+                )
             self._failing = True
             return False
         if self._failing:
-            log.warning("writing to %s again", self.store.redacted)
+            log.warning(
+                "writing to %s again (%d face rows dropped so far)",
+                self.store.redacted,
+                self.counts.dropped,
+            )
         self._failing = False
         self.counts.faces_written += len(faces)
         self._faces.clear()
@@ -106,6 +126,10 @@ class Recorder:
         if self.keep_days is None or self.clock() < self._next_prune:
             return
         self._next_prune = self.clock() + 3600.0
-        removed = self.store.prune(time.time() - self.keep_days * 86400.0)
+        try:
+            removed = self.store.prune(time.time() - self.keep_days * 86400.0)
+        except Exception as exc:  # the next hour tries again; recording goes on
+            log.warning("cannot prune %s: %s", self.store.redacted, first_line(exc))
+            return
         if removed:
             log.info("pruned %d face rows older than %g days", removed, self.keep_days)
