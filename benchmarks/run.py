@@ -30,6 +30,8 @@ BENCHMARKS = {
     "install": "benchmarks.install",
     "mqtt": "benchmarks.mqtt_bridge",
     "analyze": "benchmarks.analyze_files",
+    "site": "benchmarks.site",
+    "store": "benchmarks.store_cost",
 }
 
 

@@ -155,6 +155,8 @@ class Postgres:
     """
 
     def __init__(self) -> None:
+        import psycopg
+
         self.bin = POSTGRES_BIN[-1]
         self.port = _free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="emostream-pg-"))

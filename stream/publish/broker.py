@@ -39,6 +39,7 @@ class Broker(Closable):
         self.malformed = 0
         self._last_warning = -_WARN_INTERVAL_S
         self._stopping = threading.Event()
+        self._drain_s = 0.0
         self._context = zmq.Context()
         self._frontend = self._context.socket(zmq.XSUB)
         self._backend = self._context.socket(zmq.XPUB)
@@ -57,12 +58,16 @@ class Broker(Closable):
         poller = zmq.Poller()
         poller.register(self._frontend, zmq.POLLIN)
         poller.register(self._backend, zmq.POLLIN)
-        while not self._stopping.is_set():
+        last_message = time.monotonic()
+        while True:
             ready = dict(poller.poll(_POLL_SLICE_MS))
             if self._frontend in ready:
                 self._forward_messages()
+                last_message = time.monotonic()
             if self._backend in ready:
                 self._forward_subscriptions()
+            if self._stopping.is_set() and time.monotonic() - last_message >= self._drain_s:
+                break
         log.info("broker stopped: %d forwarded, %d malformed", self.forwarded, self.malformed)
 
     def _forward_messages(self) -> None:
@@ -89,7 +94,10 @@ class Broker(Closable):
         while self._backend.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._frontend.send(self._backend.recv(zmq.NOBLOCK), zmq.NOBLOCK)
 
-    def stop(self) -> None:
+    def stop(self, drain_s: float = 0.0) -> None:
+        """End :meth:`run`; with ``drain_s``, only once no message came for that long, so what
+        publishers sent just before they closed still reaches the subscribers."""
+        self._drain_s = drain_s
         self._stopping.set()
 
     def close(self) -> None:

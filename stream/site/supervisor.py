@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 _TICK_S = 0.1
 STOP_GRACE_S = 10.0
+DRAIN_S = 0.5
+"""After the cameras exit, the broker forwards until it has been idle this long: their last
+frames still reach the subscribers."""
 
 
 @dataclass
@@ -109,7 +112,7 @@ class Supervisor:
                 self._stopping.wait(_TICK_S)
         finally:
             self._stop_cameras()
-            self.broker.stop()
+            self.broker.stop(drain_s=DRAIN_S)
             forwarder.join(timeout=5)
             if server is not None:
                 server.close()
