@@ -1,7 +1,7 @@
 """What every benchmark is given: quick or full, which models, where shared data and scratch are.
 
-Models are the shipped ``models/`` when its manifest exists. Before any are shipped a tiny set is
-trained once from the astronaut photo (``tests/tiny_models.py``) in a child process, so this
+Models are the shipped ``models/base/`` when its manifest exists. Before any are shipped a tiny
+set is trained once from the astronaut photo (``tests/tiny_models.py``) in a child process, so this
 process never loads TensorFlow; figures from it time the code, not the real models' cost.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_MODELS = ROOT / "models"
+SHIPPED_MODELS = ROOT / "models" / "base"
 TINY_BUILD = (
     "import sys; from pathlib import Path; from tests.tiny_models import build_tiny_models; "
     "build_tiny_models(Path(sys.argv[1]))"

@@ -32,6 +32,7 @@ BENCHMARKS = {
     "analyze": "benchmarks.analyze_files",
     "site": "benchmarks.site",
     "store": "benchmarks.store_cost",
+    "family": "benchmarks.family",
 }
 
 

@@ -28,6 +28,7 @@ COMMANDS = (
     "dashboard",
     "mqtt",
     "record",
+    "models",
 )
 
 

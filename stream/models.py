@@ -8,7 +8,6 @@ sha256. A file that does not match is refused with one line rather than run and 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from stream.codes.encoder import FaceEncoder
 from stream.codes.runner import ModelRunner, open_runner
 from stream.errors import ModelError
 from stream.faces.crop import CropSpec
+from stream.family import resolve_model_dir
 from stream.labels.head import ExpressionHead
 from stream.labels.quality import QualityScorer
 
@@ -27,9 +27,8 @@ MODEL_NAMES = ("encoder", "head", "decoder")
 
 
 def default_model_dir() -> Path:
-    """``$EMOSTREAM_MODELS``, else the ``models/`` folder shipped beside the packages."""
-    env = os.environ.get("EMOSTREAM_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "models"
+    """``$EMOSTREAM_MODELS``, else the family's default member (see :mod:`stream.family`)."""
+    return resolve_model_dir()
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class Manifest:
     error_quantiles: list[float]
     uncertain_below: float
     flip_average: bool
+    temperature: float
     models: dict[str, dict[str, Any]]
     raw: dict[str, Any]
 
@@ -64,11 +64,16 @@ class Manifest:
                 error_quantiles=[float(v) for v in raw["quality"]["error_quantiles"]],
                 uncertain_below=float(raw["quality"]["uncertain_below"]),
                 flip_average=bool(raw.get("inference", {}).get("flip_average", False)),
+                temperature=float(raw.get("inference", {}).get("temperature", 1.0)),
                 models=dict(raw["models"]),
                 raw=raw,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{path} is missing or has a bad field: {exc}") from None
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ModelError(f"inference.temperature must be above 0, not {self.temperature}")
 
 
 def _model_file(manifest: Manifest, model_dir: Path, name: str, delegate: str) -> Path:
@@ -136,6 +141,8 @@ def load_models(
     return Models(
         manifest=manifest,
         encoder=encoder,
-        head=ExpressionHead(runners["head"], encoder.code_spec, manifest.labels),
+        head=ExpressionHead(
+            runners["head"], encoder.code_spec, manifest.labels, manifest.temperature
+        ),
         quality=QualityScorer(runners["decoder"], encoder.code_spec, manifest.error_quantiles),
     )

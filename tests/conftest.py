@@ -128,7 +128,7 @@ def make_clip(
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped models, or (before any are shipped) a tiny set trained for the tests."""
-    shipped = Path(__file__).resolve().parents[1] / "models"
+    shipped = Path(__file__).resolve().parents[1] / "models" / "base"
     if (shipped / "manifest.json").exists():
         return shipped
     pytest.importorskip("tensorflow", reason="no shipped models and no training extra")

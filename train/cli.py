@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     evaluate = add("evaluate", "accuracy of float and int8 models and the ablations on val")
     evaluate.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    calibrate = add(
+        "calibrate",
+        "fit the temperature on the holdout; score val by FER+ majority and FER2013 labels",
+    )
+    calibrate.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     report = add("report", "write manifest.json, MODEL_CARD.md and its figures")
     report.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     everything = add("all", "fit, export, evaluate and report: data folder to models/")
@@ -78,4 +83,8 @@ def _dispatch(args: argparse.Namespace, cfg) -> int:
         from train.report import write_report
 
         write_report(cfg, args.run_dir, args.out, sys.argv)
+    if args.command in ("calibrate", "all"):
+        from train.calibrate import calibrate_member
+
+        calibrate_member(cfg, args.out)
     return 0

@@ -17,6 +17,8 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 LABEL_SOURCES = ("fer2013", "ferplus")
 """What training learns: ``fer2013`` the folder labels, ``ferplus`` the crowd's vote shares."""
 OPTIMIZERS = ("adamw", "sgd")
+BLOCKS = ("conv", "separable")
+"""Encoder blocks: plain 3×3 convolutions, or depthwise-separable ones (see ``train.model``)."""
 """Fine-tuning optimizers; ``sgd`` steps with Nesterov momentum."""
 
 
@@ -48,6 +50,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    block: str = "conv"
     filters: tuple[int, ...] = (32, 64, 128, 192)
     convs_per_block: tuple[int, ...] = (2, 2, 2, 1)
     code_size: int = 128
@@ -92,6 +95,15 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    teacher: str = ""
+    """A finished run folder (``python -m train fit --run-dir``) whose model teaches this one;
+    empty: no teacher."""
+    weight: float = 0.5
+    """Training targets are (1 − weight) × the labels + weight × the teacher's probabilities."""
+
+
+@dataclass(frozen=True)
 class ExportConfig:
     calibration_samples: int = 1000
 
@@ -106,6 +118,7 @@ class TrainConfig:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +154,9 @@ def load_config(path: str | Path) -> TrainConfig:
     config = _build(TrainConfig, values, "")
     _check_choice("precision", config.precision, PRECISIONS)
     _check_choice("data.labels", config.data.labels, LABEL_SOURCES)
+    _check_choice("model.block", config.model.block, BLOCKS)
+    if not 0.0 <= config.distill.weight <= 1.0:
+        raise ConfigError(f"distill.weight must be between 0 and 1, not {config.distill.weight}")
     _check_choice("finetune.optimizer", config.finetune.optimizer, OPTIMIZERS)
     return config
 

@@ -27,7 +27,7 @@ import tensorflow as tf
 from train.augment import augment_batch, build_augmenter, erase_batch
 from train.batchnorm import recompute_batch_norm
 from train.config import FinetuneConfig, TrainConfig, dump_config
-from train.data import FaceSet, load_faces, stratified_split
+from train.data import DataError, FaceSet, load_faces, stratified_split
 from train.labels import LABELS
 from train.model import (
     build_autoencoder,
@@ -399,6 +399,37 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
     _save_parts(run, parts, "")
 
 
+def with_teacher(cfg: TrainConfig, run: RunDir, splits: Splits) -> Splits:
+    """Training targets blended with a finished run's probabilities (mirror-averaged, float).
+
+    The teacher sees each un-augmented training face once; its probabilities are kept in the run
+    folder, so a resumed run blends exactly the same targets. The holdout keeps its own labels:
+    model selection still answers to the crowd, not to the teacher.
+    """
+    cached = run.path("teacher_probs.npy")
+    if cached.exists():
+        teacher = np.load(cached)
+    else:
+        folder = RunDir(Path(cfg.distill.teacher).expanduser())
+        if not folder.model("encoder").exists():
+            raise FileNotFoundError(f"no finished run to distil from in {folder.root}")
+        encoder = keras.models.load_model(folder.model("encoder"))
+        head = keras.models.load_model(folder.model("head"))
+        teacher = float_probs(encoder, head, splits.train.images, flip=True).astype(np.float32)
+        np.save(cached, teacher)
+    if len(teacher) != len(splits.train):
+        raise DataError(
+            f"{cached} holds {len(teacher)} faces, the training split {len(splits.train)}: "
+            "delete it to ask the teacher again"
+        )
+    w = cfg.distill.weight
+    blended = (1 - w) * splits.train.training_targets() + w * teacher
+    log.info("distilling from %s with weight %.2f", cfg.distill.teacher, w)
+    train = splits.train
+    train = FaceSet(train.images, train.labels, train.skipped, train.sources, blended, train.votes)
+    return Splits(train, splits.holdout, splits.val, splits.left_out)
+
+
 def run_precision(cfg: TrainConfig, run: RunDir) -> str:
     """The compute type for this run; ``auto`` is timed once and kept for every resume."""
     recorded = run.read_metrics().get("precision")
@@ -418,6 +449,8 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
     precision = run_precision(cfg, run)
     keras.utils.set_random_seed(cfg.seed)  # after timing, which builds models of its own
     splits = load_splits(cfg)
+    if cfg.distill.teacher:
+        splits = with_teacher(cfg, run, splits)
     with dtype_policy(precision):
         pretrain(cfg, run, splits, verbose)
         train_head(cfg, run, splits, verbose)

@@ -24,7 +24,8 @@ import numpy as np
 from stream.errors import SourceError
 from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
-from stream.models import Models, default_model_dir, load_models
+from stream.family import resolve_model_dir
+from stream.models import Models, load_models
 from stream.publish.closable import Closable
 from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Face, Recognizer
 from stream.sources import open_source
@@ -75,7 +76,8 @@ ProgressCallback = Callable[[int, int | None], None]
 class Analyzer(Closable):
     """Loads the models and the face detector once; :meth:`close` (or ``with``) releases them.
 
-    ``models`` is a model folder (default: the shipped ``models/``); the other arguments are
+    ``models`` is a model folder, ``model`` the name of a member of the installed family
+    (``emostream models``); by default the family's default member. The other arguments are
     ``emostream run``'s options of the same names.
     """
 
@@ -83,6 +85,7 @@ class Analyzer(Closable):
         self,
         models: str | Path | None = None,
         *,
+        model: str | None = None,
         detector: str = "short",
         delegate: str = "cpu",
         threads: int = 2,
@@ -93,7 +96,8 @@ class Analyzer(Closable):
         quality_every: int = VIDEO_QUALITY_EVERY,
         min_quality: float | None = None,
     ) -> None:
-        self.models: Models = load_models(models or default_model_dir(), delegate, threads)
+        model_dir = resolve_model_dir(model, models)
+        self.models: Models = load_models(model_dir, delegate, threads)
         self.labels: tuple[str, ...] = self.models.manifest.labels
         self.detector = FaceDetector(detector, min_score, max_faces)
         self._video_options = {

@@ -12,9 +12,10 @@ from typing import Any
 
 from stream.analysis.rows import TableWriter
 from stream.analysis.runner import Outcome, analyze_all, expand
-from stream.commands.argtypes import fraction, positive_int
+from stream.commands.argtypes import add_model_options, fraction, positive_int
 from stream.faces.detector import MODELS as DETECTOR_MODELS
-from stream.models import Manifest, default_model_dir
+from stream.family import resolve_model_dir
+from stream.models import Manifest
 from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
 
 
@@ -55,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     model = parser.add_argument_group("models and faces (as for run)")
-    model.add_argument("--models", type=Path, default=None, help="model folder (default: shipped)")
+    add_model_options(model)
     model.add_argument("--delegate", default="cpu", help="cpu, edgetpu, gpu or a library path")
     model.add_argument(
         "--threads",
@@ -128,9 +129,10 @@ def _analyze(args: argparse.Namespace) -> int:
     cores = os.cpu_count() or 1
     workers = min(args.workers or cores, len(sources))
     threads = args.threads or cores
-    labels = Manifest.load(args.models or default_model_dir()).labels
+    model_dir = resolve_model_dir(args.model, args.models)
+    labels = Manifest.load(model_dir).labels
     options = {
-        "models": args.models,
+        "models": model_dir,
         "detector": args.detector,
         "delegate": args.delegate,
         "threads": max(1, threads // workers),

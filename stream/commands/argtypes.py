@@ -62,6 +62,17 @@ def add_curve_client_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--model NAME`` (a member of the installed family) or ``--models DIR`` (any folder)."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a member of the installed model family (emostream models; default: the family's)",
+    )
+    which.add_argument("--models", type=Path, metavar="DIR", help="a custom model folder instead")
+
+
 def add_metrics_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--metrics",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from stream.codes.delegates import DELEGATES
-from stream.commands.argtypes import positive_int
+from stream.commands.argtypes import add_model_options, positive_int
 from stream.evaluate import (
     Evaluation,
     evaluate_crops,
@@ -19,7 +19,8 @@ from stream.evaluate import (
     to_face,
 )
 from stream.faces.detector import FaceDetector
-from stream.models import default_model_dir, load_models
+from stream.family import resolve_model_dir
+from stream.models import load_models
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="treat images as scenes: detect and crop the face first (for full-size photos)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--models", type=Path, default=None, help="model folder")
+    add_model_options(parser)
     parser.add_argument("--delegate", default="cpu", help=f"{', '.join(DELEGATES)} or a path")
     parser.add_argument(
         "--threads", type=positive_int, default=2, help="CPU threads for the models"
@@ -70,7 +71,9 @@ def format_report(result: Evaluation, detect: bool) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
+    model_dir = resolve_model_dir(args.model, args.models)
+    models = load_models(model_dir, args.delegate, args.threads)
+    name = str(models.manifest.raw.get("name", model_dir.name))
     paths, targets = load_labelled_images(args.data_dir, models.manifest.labels)
     if args.limit is not None:
         pick = np.random.default_rng(0).permutation(len(paths))[: args.limit]
@@ -86,5 +89,8 @@ def handle(args: argparse.Namespace) -> int:
         size = models.manifest.input_size
         faces = np.stack([to_face(image, size) for image in images])
         result = evaluate_crops(models, faces, targets)
-    print(json.dumps(result.to_dict()) if args.json else format_report(result, args.detect))
+    if args.json:
+        print(json.dumps({"model": name, "models": str(model_dir)} | result.to_dict()))
+    else:
+        print(f"model: {name} ({model_dir})\n" + format_report(result, args.detect))
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from stream.codes.delegates import DELEGATES
 from stream.commands.argtypes import (
     add_metrics_option,
+    add_model_options,
     attempts,
     fraction,
     non_negative,
@@ -22,8 +23,9 @@ from stream.errors import EmostreamError
 from stream.faces.detector import MODELS as DETECTOR_MODELS
 from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
+from stream.family import resolve_model_dir
 from stream.metrics import MetricsServer, PipelineMetrics
-from stream.models import default_model_dir, load_models
+from stream.models import load_models
 from stream.outputs import Recorder, Window
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish.publisher import Publisher
@@ -74,7 +76,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--curve-clients", type=Path, help="folder of allowed client public keys")
 
     model = parser.add_argument_group("models")
-    model.add_argument("--models", type=Path, default=None, help="model folder (default: shipped)")
+    add_model_options(model)
     model.add_argument(
         "--delegate",
         default="cpu",
@@ -219,7 +221,8 @@ def run_pipeline(
         window = Window(f"emostream {camera_id}") if args.show else None
         if window is not None:
             stack.callback(window.close)
-        models = load_models(args.models or default_model_dir(), args.delegate, args.threads)
+        model_dir = resolve_model_dir(args.model, args.models)
+        models = load_models(model_dir, args.delegate, args.threads)
         publisher = build_publisher(args)
         stack.callback(publisher.close)
         source = open_source(
@@ -262,7 +265,7 @@ def run_pipeline(
         )
         if metrics is not None:
             metrics.describe_model(
-                models=str(args.models or default_model_dir()),
+                models=str(model_dir),
                 encoder_sha256=models.manifest.models["encoder"]["sha256"][:12],
                 detector=args.detector,
                 delegate=args.delegate,

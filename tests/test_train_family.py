@@ -1,0 +1,108 @@
+"""A tiny model family trained and exported in the suite: one tiny config per member's design.
+
+``base`` is the plain-convolution network on FER+ votes; ``nano`` and ``small`` are the
+depthwise-separable networks, distilled from the tiny ``base``. Each is fitted, exported as
+full int8 (the export's Edge TPU op check passes or it fails), calibrated, and loaded by
+``ai_edge_litert`` through the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from ai_edge_litert.interpreter import Interpreter
+
+from stream.codes.macs import count_macs
+from stream.models import load_models
+from tests.tiny_models import write_tiny_dataset
+from train.votes import VOTE_COLUMNS
+
+MEMBERS = {
+    "base": ('block = "conv"', "filters = [4, 8]", "convs_per_block = [1, 1]"),
+    "nano": ('block = "separable"', "filters = [4, 8]", "convs_per_block = [1, 2]"),
+    "small": ('block = "separable"', "filters = [8, 16]", "convs_per_block = [1, 2]"),
+}
+
+
+def write_votes(root: Path) -> Path:
+    rng = np.random.default_rng(3)
+    rows = ["split,file," + ",".join(VOTE_COLUMNS)]
+    for split in ("train", "val"):
+        for path in sorted((root / split).rglob("*.png")):
+            votes = rng.multinomial(10, [0.3, 0.15, 0.1, 0.1, 0.1, 0.05, 0.1, 0.04, 0.03, 0.03])
+            rows.append(f"{split},{path.relative_to(root / split).as_posix()},"
+                        + ",".join(map(str, votes)))  # fmt: skip
+    (root / "votes.csv").write_text("\n".join(rows) + "\n")
+    (root / "val-in-train.txt").write_text("angry/0.png\n")
+    return root / "votes.csv"
+
+
+def member_config(root: Path, base_config: str, name: str, teacher: Path | None) -> Path:
+    text = base_config.replace(
+        "holdout_fraction = 0.2",
+        f'holdout_fraction = 0.2\nlabels = "ferplus"\nvotes = "{root}/votes.csv"\n'
+        f'val_duplicates = "{root}/val-in-train.txt"',
+    )
+    text = text.replace(
+        "filters = [4, 8]\nconvs_per_block = [1, 1]\n", "\n".join(MEMBERS[name]) + "\n"
+    )
+    text = text.replace("[head]\n", "[head]\nclass_weight_powers = [0.0, 0.5]\n")
+    if teacher is not None:
+        text += f'[distill]\nteacher = "{teacher}"\nweight = 0.5\n'
+    path = root / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from train.__main__ import main as train_main
+
+    root = tmp_path_factory.mktemp("family")
+    base_config = write_tiny_dataset(root).read_text()
+    write_votes(root)
+    for name in ("base", "nano", "small"):
+        teacher = root / "runs" / "base" if name != "base" else None
+        config = member_config(root, base_config, name, teacher)
+        for command in ("fit", "export", "evaluate", "calibrate"):
+            argv = [command, "--config", str(config), "--run-dir", str(root / "runs" / name)]
+            extra = ["--out", str(root / "models" / name)] if command != "fit" else []
+            assert train_main([*argv, *extra]) == 0, f"{command} failed for {name}"
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["base", "nano", "small"])
+def test_each_member_exports_full_int8_and_loads(family: Path, name: str) -> None:
+    folder = family / "models" / name
+    for part in ("encoder", "head", "decoder"):
+        interpreter = Interpreter(model_path=str(folder / f"{part}.tflite"))
+        floats = [t for t in interpreter.get_tensor_details() if t["dtype"] == np.float32]
+        assert not floats
+    ops = {
+        op["op_name"]
+        for op in Interpreter(model_path=str(folder / "encoder.tflite"))._get_ops_details()
+    }
+    assert ("DEPTHWISE_CONV_2D" in ops) == (name != "base")
+    models = load_models(folder)
+    probs = models.head.probs(models.encoder.encode(np.zeros((2, 48, 48), np.uint8)))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["inference"]["temperature"] > 0
+    assert {"ferplus_val", "ferplus_val_unseen", "fer2013_val", "ece"} <= set(manifest["accuracy"])
+    assert count_macs(folder / "encoder.tflite") > 0
+
+
+@pytest.mark.slow
+def test_the_small_members_learnt_from_the_teacher(family: Path) -> None:
+    for name in ("nano", "small"):
+        teacher = np.load(family / "runs" / name / "teacher_probs.npy")
+        assert teacher.shape[1] == 7
+        np.testing.assert_allclose(teacher.sum(axis=1), 1.0, atol=1e-3)
+    assert not (family / "runs" / "base" / "teacher_probs.npy").exists()
