@@ -22,6 +22,8 @@ from stream.errors import ModelError
 
 FAMILY = "family.json"
 MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "emostream.manifest/1"
+"""An expression-model manifest; other folders (``detector/``) have manifests of their own."""
 
 
 def family_root() -> Path:
@@ -61,7 +63,7 @@ class Member:
 
 
 def members(root: Path | None = None) -> list[Member]:
-    """Every sub-folder of ``root`` with a readable manifest, by name."""
+    """Every sub-folder of ``root`` with an expression-model manifest, by name."""
     root = root or family_root()
     found = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
@@ -72,7 +74,8 @@ def members(root: Path | None = None) -> list[Member]:
             manifest = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelError(f"{path} is not valid JSON: {exc}") from None
-        found.append(Member(folder.name, folder, manifest))
+        if isinstance(manifest, dict) and manifest.get("schema") == MANIFEST_SCHEMA:
+            found.append(Member(folder.name, folder, manifest))
     return found
 
 

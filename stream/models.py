@@ -17,12 +17,10 @@ from stream.codes.encoder import FaceEncoder
 from stream.codes.runner import ModelRunner, open_runner
 from stream.errors import ModelError
 from stream.faces.crop import CropSpec
-from stream.family import resolve_model_dir
+from stream.family import MANIFEST, MANIFEST_SCHEMA, resolve_model_dir
 from stream.labels.head import ExpressionHead
 from stream.labels.quality import QualityScorer
 
-MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = "emostream.manifest/1"
 MODEL_NAMES = ("encoder", "head", "decoder")
 
 

@@ -119,3 +119,28 @@ def test_a_site_camera_can_pick_a_member(family: Path, tmp_path: Path) -> None:
     result = emostream(family, "run", "--config", str(site), "--check")
     assert result.returncode == 0, result.stderr
     assert "--model small" in result.stdout
+
+
+def test_the_shipped_family_lists_only_expression_models() -> None:
+    names = [m.name for m in members()]
+    assert "base" in names and "detector" not in names
+
+
+def test_the_head_applies_the_members_temperature(model_dir: Path) -> None:
+    import numpy as np
+
+    from stream.models import load_models
+
+    models = load_models(model_dir)
+    faces = np.stack(astronaut_faces(4, np.random.default_rng(1)))
+    codes = models.encoder.encode(faces)
+    models.head.temperature = 1.0
+    plain = models.head.probs(codes)
+    models.head.temperature = 2.0
+    soft = models.head.probs(codes)
+    floor = models.head.runner.output.scale / 2
+    expected = np.maximum(plain * 1.0, floor) ** 0.5
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(soft, expected, atol=2e-3)
+    assert (soft.argmax(axis=1) == plain.argmax(axis=1)).all()
+    assert soft.max(axis=1).mean() < plain.max(axis=1).mean()

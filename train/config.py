@@ -106,6 +106,9 @@ class DistillConfig:
 @dataclass(frozen=True)
 class ExportConfig:
     calibration_samples: int = 1000
+    max_macs_per_face: int = 0
+    """The member's budget: mirror averaging doubles encoder + head, so it is only considered
+    where twice their MACs fit (0: no budget)."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from stream.codes.encoder import FaceEncoder
+from stream.codes.macs import count_macs
 from stream.codes.runner import open_runner
 from stream.evaluate import evaluate_crops, evaluate_scenes
 from stream.faces.calibrate import calibrate_crop
@@ -94,7 +95,13 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
         flip: evaluate_crops(with_flip(models, flip), holdout.images, holdout.labels).accuracy
         for flip in (False, True)
     }
-    flip = holdout_acc[True] > holdout_acc[False]
+    single = sum(count_macs(out / MODEL_FILES[part]) for part in ("encoder", "head"))
+    budget = cfg.export.max_macs_per_face
+    affordable = not budget or 2 * single <= budget
+    flip = affordable and holdout_acc[True] > holdout_acc[False]
+    if not affordable:
+        log.info("mirror averaging would cost %.1f M MACs a face, over the %.1f M budget",
+                 2 * single / 1e6, budget / 1e6)  # fmt: skip
     log.info("holdout int8 accuracy %s: mirror averaging %s", holdout_acc, "on" if flip else "off")
     write_manifest(cfg, out, crop, quantiles, UNCERTAIN_BELOW, flip_average=flip)
     models = load_models(out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -452,8 +453,20 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
     if cfg.distill.teacher:
         splits = with_teacher(cfg, run, splits)
     with dtype_policy(precision):
-        pretrain(cfg, run, splits, verbose)
-        train_head(cfg, run, splits, verbose)
-        finetune(cfg, run, splits, verbose)
-        recalibrate(cfg, run, splits)
+        for name, stage in (
+            ("pretrain", partial(pretrain, cfg, run, splits, verbose)),
+            ("head", partial(train_head, cfg, run, splits, verbose)),
+            ("finetune", partial(finetune, cfg, run, splits, verbose)),
+            ("recalibrate", partial(recalibrate, cfg, run, splits)),
+        ):
+            _timed(run, name, stage)
     return run
+
+
+def _timed(run: RunDir, name: str, stage) -> None:
+    """Run one stage; add its wall time to the run's record (a resumed stage adds up)."""
+    start = time.monotonic()
+    stage()
+    timings = run.read_metrics().get("stage_seconds", {})
+    timings[name] = round(timings.get(name, 0.0) + time.monotonic() - start, 1)
+    run.update_metrics(stage_seconds=timings)

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from stream.codes.macs import count_macs, count_params
 from stream.codes.runner import open_runner
 from stream.faces.crop import CropSpec
 from stream.models import MANIFEST, MANIFEST_SCHEMA, sha256
@@ -37,6 +38,20 @@ def model_entry(path: Path) -> dict[str, Any]:
     return entry
 
 
+def cost(out: Path, flip_average: bool) -> dict[str, Any]:
+    """What one face costs this member: its whole pass, read from the exported graphs."""
+    encoder, head, decoder = (out / MODEL_FILES[part] for part in ("encoder", "head", "decoder"))
+    passes = 2 if flip_average else 1
+    return {
+        "macs_per_face": passes * (count_macs(encoder) + count_macs(head)),
+        "macs_per_face_text": "encoder + head, twice with the mirror average; the decoder's "
+        "quality score comes on top every quality_every frames",
+        "decoder_macs": count_macs(decoder),
+        "params": count_params(encoder) + count_params(head),
+        "bytes": encoder.stat().st_size + head.stat().st_size,
+    }
+
+
 def write_manifest(
     cfg: TrainConfig,
     out_dir: str | Path,
@@ -50,6 +65,7 @@ def write_manifest(
     out = Path(out_dir)
     manifest = {
         "schema": MANIFEST_SCHEMA,
+        "name": out.name,
         "labels": list(LABELS),
         "input": {
             "size": cfg.data.image_size,
@@ -72,9 +88,11 @@ def write_manifest(
             "uncertain_below": uncertain_below,
         },
         "models": {name: model_entry(out / file) for name, file in MODEL_FILES.items()},
+        "cost": cost(out, flip_average),
         "accuracy": accuracy or {},
         "training": {
             "data": "FER2013 train split (28,709 faces), 10 % held out for model selection",
+            "labels": cfg.data.labels,
             "reported_on": "FER2013 PublicTest (val, 3,589 faces)",
             "date": date.today().isoformat(),
             **(training or {}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 import shlex
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def write_report(
     out = Path(out_dir)
     metrics = run.read_metrics()
     ev = metrics["evaluation"]
-    command = "python -m train all --config train/configs/fer2013.toml"
+    command = f"python -m train {shlex.join(argv[1:])}"
     accuracy = {
         "val": {
             "n": ev["int8"]["n"],
@@ -135,7 +136,13 @@ def write_report(
         UNCERTAIN_BELOW,
         flip_average=ev["flip_average"],
         accuracy=accuracy,
-        training={"command": command, "seed": cfg.seed, "epochs": _epochs(cfg)},
+        training={
+            "command": command,
+            "seed": cfg.seed,
+            "epochs": _epochs(cfg),
+            "wall_s": _wall_s(run),
+            "cpu_flags": cpu_flags(),
+        },
     )
     val = load_faces(cfg.data.val, cfg.data.image_size)
     pick = np.random.default_rng(cfg.seed).choice(len(val), 12, replace=False)
@@ -327,3 +334,19 @@ def _epochs(cfg: TrainConfig) -> dict[str, int]:
         "head": cfg.head.epochs,
         "finetune": cfg.finetune.epochs,
     }
+
+
+def _wall_s(run: RunDir) -> float | None:
+    """Seconds the run's stages took, from the timings ``fit`` records."""
+    timings = run.read_metrics().get("stage_seconds", {})
+    return round(sum(timings.values()), 1) if timings else None
+
+
+def cpu_flags() -> str:
+    """The CPU's vector extensions, which decide how fast training and int8 inference run."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    found = set(re.findall(r"\b(avx512[a-z_]*|amx[a-z_]*|avx2)\b", text))
+    return " ".join(sorted(found))
