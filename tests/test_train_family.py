@@ -2,8 +2,8 @@
 
 ``base`` is the plain-convolution network on FER+ votes; ``nano`` and ``small`` are the
 depthwise-separable networks, distilled from the tiny ``base``. Each is fitted, exported as
-full int8 (the export's Edge TPU op check passes or it fails), calibrated, and loaded by
-``ai_edge_litert`` through the runtime.
+full int8 (the export's Edge TPU op check passes or it fails), evaluated, calibrated, reported,
+and loaded by ``ai_edge_litert`` through the runtime.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def family(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("base", "nano", "small"):
         teacher = root / "runs" / "base" if name != "base" else None
         config = member_config(root, base_config, name, teacher)
-        for command in ("fit", "export", "evaluate", "calibrate"):
+        for command in ("fit", "export", "evaluate", "calibrate", "report"):
             argv = [command, "--config", str(config), "--run-dir", str(root / "runs" / name)]
             extra = ["--out", str(root / "models" / name)] if command != "fit" else []
             assert train_main([*argv, *extra]) == 0, f"{command} failed for {name}"
@@ -97,6 +97,9 @@ def test_each_member_exports_full_int8_and_loads(family: Path, name: str) -> Non
     assert manifest["inference"]["temperature"] > 0
     assert {"ferplus_val", "ferplus_val_unseen", "fer2013_val", "ece"} <= set(manifest["accuracy"])
     assert count_macs(folder / "encoder.tflite") > 0
+    assert manifest["cost"]["macs_per_face"] > 0 and manifest["training"]["labels"] == "ferplus"
+    card = (folder / "MODEL_CARD.md").read_text()  # report kept calibrate's figures and shows them
+    assert "FER+ crowd majority, val faces not also in train" in card
 
 
 @pytest.mark.slow

@@ -63,6 +63,10 @@ def test_manifest_card_and_figures(trained: Path) -> None:
     for entry in manifest["models"].values():
         assert entry["sha256"] == sha256(models / entry["file"])
     assert {"float", "int8", "int8_through_detection"} <= set(manifest["accuracy"]["val"])
+    # calibrate ran before report, and report kept what it wrote
+    assert manifest["inference"]["temperature"] > 0
+    assert manifest["accuracy"]["ece"]["against"] == "fer2013"  # no votes for the tiny faces
+    assert manifest["cost"]["macs_per_face"] > 0 and manifest["training"]["labels"] == "fer2013"
     assert len(manifest["quality"]["error_quantiles"]) == 101
     assert manifest["crop"]["scale"] > 0
     card = (models / "MODEL_CARD.md").read_text()

@@ -1,8 +1,8 @@
 """Fit a member's temperature on the holdout and score it on ``val`` against both label sets.
 
 Runs on the exported int8 files through the runtime's own code (``stream.models``), so the
-figures are the ones a user gets. It needs the manifest ``evaluate`` writes, and ``report``
-rewrites the manifest, so ``all`` calibrates last. Writes into the member's ``manifest.json``:
+figures are the ones a user gets. It needs the manifest ``evaluate`` writes; ``report`` keeps
+what it adds and shows it in the member's card. Writes into the member's ``manifest.json``:
 ``inference.temperature``, and under ``accuracy`` ``ferplus_val``, ``ferplus_val_unseen`` (val
 without the faces whose pixels are also in train), ``fer2013_val`` and ``ece`` (before and after
 the temperature, on val, against the FER+ majority).

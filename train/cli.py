@@ -79,12 +79,12 @@ def _dispatch(args: argparse.Namespace, cfg) -> int:
         from train.evaluate import evaluate_run
 
         evaluate_run(cfg, args.run_dir, args.out)
-    if args.command in ("report", "all"):
-        from train.report import write_report
-
-        write_report(cfg, args.run_dir, args.out, sys.argv)
     if args.command in ("calibrate", "all"):
         from train.calibrate import calibrate_member
 
         calibrate_member(cfg, args.out)
+    if args.command in ("report", "all"):
+        from train.report import write_report
+
+        write_report(cfg, args.run_dir, args.out, sys.argv)
     return 0

@@ -61,7 +61,9 @@ def write_manifest(
     flip_average: bool = False,
     accuracy: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> Path:
+    """``calibration``: the ``temperature`` (and its text) ``train.calibrate`` fitted, kept."""
     out = Path(out_dir)
     manifest = {
         "schema": MANIFEST_SCHEMA,
@@ -79,6 +81,7 @@ def write_manifest(
         "inference": {
             "flip_average": flip_average,
             "flip_average_text": "average the head's probabilities for the crop and its mirror",
+            **(calibration or {}),
         },
         "crop": {**crop.to_dict(), "reference": "mediapipe face detection", "text": CROP_TEXT},
         "quality": {

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -18,6 +20,7 @@ from stream.codes.encoder import FaceEncoder
 from stream.codes.runner import open_runner
 from stream.faces.crop import CropSpec
 from stream.labels.head import requantizer
+from stream.models import MANIFEST
 from train.config import TrainConfig, dump_config
 from train.data import load_faces
 from train.edgetpu import inspect_model
@@ -128,6 +131,8 @@ def write_report(
             "int8_through_detection": ev["int8_detect"]["accuracy"],
         }
     }
+    calibration, calibrated = _calibration(out)
+    accuracy |= calibrated
     write_manifest(
         cfg,
         out,
@@ -136,6 +141,7 @@ def write_report(
         UNCERTAIN_BELOW,
         flip_average=ev["flip_average"],
         accuracy=accuracy,
+        calibration=calibration,
         training={
             "command": command,
             "seed": cfg.seed,
@@ -207,6 +213,7 @@ Per-class recall (int8):
 
 {_table(list(recall), [[_pct(v) for v in recall.values()]])}
 
+{_labels_text(accuracy)}
 ### Ablation (the seed's alternatives, all on `val`)
 
 Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned) encoder.
@@ -334,6 +341,43 @@ def _epochs(cfg: TrainConfig) -> dict[str, int]:
         "head": cfg.head.epochs,
         "finetune": cfg.finetune.epochs,
     }
+
+
+CALIBRATED = ("ferplus_val", "ferplus_val_unseen", "fer2013_val", "ferplus_val_faces",
+              "ferplus_val_unseen_faces", "ece")  # fmt: skip
+
+
+def _calibration(out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``train.calibrate`` wrote into the manifest (temperature, both label sets' figures),
+    so that rewriting the manifest keeps it."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}, {}
+    inference = manifest.get("inference", {})
+    calibration = {k: inference[k] for k in ("temperature", "temperature_text") if k in inference}
+    accuracy = manifest.get("accuracy", {})
+    return calibration, {k: accuracy[k] for k in CALIBRATED if k in accuracy}
+
+
+def _labels_text(accuracy: dict[str, Any]) -> str:
+    """The card's section on both label sets, once ``train.calibrate`` has scored the member."""
+    if "ferplus_val" not in accuracy:
+        return ""
+    ece = accuracy["ece"]
+    rows = [
+        ["FER+ crowd majority, all of val", _pct(accuracy["ferplus_val"]),
+         f"{accuracy['ferplus_val_faces']:,}"],
+        ["FER+ crowd majority, val faces not also in train", _pct(accuracy["ferplus_val_unseen"]),
+         f"{accuracy['ferplus_val_unseen_faces']:,}"],
+        ["FER2013 folder labels", _pct(accuracy["fer2013_val"]), "3,589"],
+    ]  # fmt: skip
+    return (
+        "## Both label sets (int8, with the fitted temperature)\n\n"
+        + _table(["labels", "accuracy", "faces"], rows)
+        + f"\n\nExpected calibration error (15 bins, against the {ece['against']} labels): "
+        f"{ece['before']:.3f} before the temperature, {ece['after']:.3f} after.\n"
+    )
 
 
 def _wall_s(run: RunDir) -> float | None:
