@@ -30,6 +30,16 @@ class Evaluation:
     # Scenes only: per image, whether a face was found, so the direct path can be scored on
     # exactly those faces and the crop convention's cost told apart from detection misses.
     found: np.ndarray | None = None
+    # Per image, the predicted label index (-1 where no face was found), so the same run can be
+    # scored against another label set (the FER+ crowd majority) without classifying again.
+    predicted: np.ndarray | None = None
+
+    def accuracy_against(self, labels: np.ndarray) -> float | None:
+        """Accuracy against ``labels`` (-1: not scored); a face not found counts as wrong."""
+        scored = labels >= 0
+        if self.predicted is None or not scored.any():
+            return None
+        return float(np.mean(self.predicted[scored] == labels[scored]))
 
     @property
     def no_face(self) -> int:
@@ -103,12 +113,15 @@ def evaluate_crops(
     """``faces``: uint8 (N, size, size) crops already framed like the training faces."""
     labels = models.manifest.labels
     confusion = np.zeros((len(labels), len(labels)), np.int64)
+    predicted = np.empty(len(faces), np.int64)
     start = time.perf_counter()
     for i in range(0, len(faces), batch):
         _, probs, _ = classify_crops(models, faces[i : i + batch])
-        np.add.at(confusion, (targets[i : i + batch], probs.argmax(axis=1)), 1)
+        predicted[i : i + batch] = probs.argmax(axis=1)
+        np.add.at(confusion, (targets[i : i + batch], predicted[i : i + batch]), 1)
     elapsed = time.perf_counter() - start
-    return Evaluation(labels, confusion, 1000.0 * elapsed / max(len(faces), 1))
+    ms = 1000.0 * elapsed / max(len(faces), 1)
+    return Evaluation(labels, confusion, ms, predicted=predicted)
 
 
 def evaluate_scenes(
@@ -119,14 +132,17 @@ def evaluate_scenes(
     labels = models.manifest.labels
     confusion = np.zeros((len(labels), len(labels)), np.int64)
     found = np.zeros(len(frames), bool)
+    predicted = np.full(len(frames), -1, np.int64)
     start = time.perf_counter()
     for i, (frame, target) in enumerate(zip(frames, targets, strict=True)):
         result = recognizer.recognize(frame)
         if result.faces:
             found[i] = True
-            confusion[target, int(np.argmax(result.faces[0].probs))] += 1
+            predicted[i] = int(np.argmax(result.faces[0].probs))
+            confusion[target, predicted[i]] += 1
     elapsed = time.perf_counter() - start
-    return Evaluation(labels, confusion, 1000.0 * elapsed / max(len(frames), 1), found)
+    ms = 1000.0 * elapsed / max(len(frames), 1)
+    return Evaluation(labels, confusion, ms, found, predicted)
 
 
 def to_face(image: np.ndarray, size: int) -> np.ndarray:

@@ -112,3 +112,10 @@ def test_pasted_training_faces_classify_as_well_as_the_faces_themselves() -> Non
     assert scenes.no_face <= 0.12 * len(frames)  # missed faces: a detector limit, not the crop's
     same_faces = evaluate_crops(models, faces[scenes.found], targets[scenes.found])
     assert scenes.found_accuracy >= same_faces.accuracy - 0.04
+
+    # The same predictions scored against other labels: the folder labels give the same figure,
+    # and a face the detector missed counts as wrong.
+    assert scenes.accuracy_against(targets) == pytest.approx(scenes.accuracy)
+    assert same_faces.accuracy_against(targets[scenes.found]) == pytest.approx(same_faces.accuracy)
+    unscored = np.full(len(targets), -1)
+    assert scenes.accuracy_against(unscored) is None
