@@ -33,6 +33,7 @@ BENCHMARKS = {
     "site": "benchmarks.site",
     "store": "benchmarks.store_cost",
     "family": "benchmarks.family",
+    "mirror": "benchmarks.mirror_video",
 }
 
 
