@@ -37,7 +37,7 @@ from stream.family import family_root, members
 from stream.models import load_models
 from stream.recognizer import classify_crops
 from train.data import FaceSet, load_folder
-from train.scores import accuracy, expected_calibration_error
+from train.scores import val_scores
 from train.votes import load_votes, majority, read_file_list
 
 log = logging.getLogger(__name__)
@@ -81,15 +81,16 @@ def load_val(shared: Path) -> Val:
 
 
 def _scored(name: str, params: int, macs: int, ms: dict[int, float], probs, val: Val) -> Row:
+    figures = val_scores(probs, val.faces.labels, val.crowd, val.unseen)
     return Row(
         name,
         params,
         macs,
         ms,
-        accuracy(probs, val.crowd),
-        accuracy(probs, np.where(val.unseen, val.crowd, -1)),
-        accuracy(probs, val.faces.labels),
-        expected_calibration_error(probs, val.crowd),
+        figures["ferplus_val"],
+        figures["ferplus_val_unseen"],
+        figures["fer2013_val"],
+        figures["ece"],
     )
 
 

@@ -29,7 +29,7 @@ import psutil
 
 from benchmarks.clips import clip_path, write_clip
 from benchmarks.context import build_tiny_models
-from stream.models import default_model_dir
+from stream.family import resolve_model_dir
 from stream.publish.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
     work = Path(tempfile.gettempdir()) / "emostream-bench"
-    models = args.models or default_model_dir()
+    models = resolve_model_dir(models=args.models)
     if not (models / "manifest.json").is_file():
         models = build_tiny_models(work)
     clip = write_clip(clip_path(work, args.faces, args.size, 96), args.faces, args.size, 96)

@@ -117,7 +117,14 @@ class PipelineMetrics:
             stage_histogram.observe(ms / 1000.0)
 
 
-class BridgeCollector(Collector):
+class _ReadingCollector(Collector):
+    """A collector whose numbers come from ``read()`` at each scrape, counted by their owner."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self.read = read
+
+
+class BridgeCollector(_ReadingCollector):
     """The MQTT bridge's connection and queue, and each camera's last heartbeat, at each scrape.
 
     The bridge sees every camera's heartbeat, so one scrape of it answers "which camera stopped,
@@ -131,9 +138,6 @@ class BridgeCollector(Collector):
         "dropped_socket": "messages the camera's publisher dropped",
         "reconnects": "times the camera's source reconnected",
     }
-
-    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
-        self.read = read
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         values = self.read()
@@ -196,11 +200,8 @@ class BridgeMetrics:
         self._latency.labels(camera).observe(max(seconds, 0.0))
 
 
-class SiteCollector(Collector):
+class SiteCollector(_ReadingCollector):
     """A site supervisor's camera processes and broker, read at each scrape."""
-
-    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
-        self.read = read
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         values = self.read()
@@ -237,7 +238,7 @@ class SiteMetrics:
         self.registry.register(SiteCollector(read))
 
 
-class RecordCollector(Collector):
+class RecordCollector(_ReadingCollector):
     """``record``'s counts, read at each scrape: what it stored, buffered, dropped and missed."""
 
     COUNTERS: ClassVar[dict[str, str]] = {
@@ -247,9 +248,6 @@ class RecordCollector(Collector):
         "failed_flushes": "batches the store refused (locked, down, disk full), retried later",
         "missed": "frames never received, from gaps in frame numbers",
     }
-
-    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
-        self.read = read
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         values = self.read()

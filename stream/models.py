@@ -24,11 +24,6 @@ from stream.labels.quality import QualityScorer
 MODEL_NAMES = ("encoder", "head", "decoder")
 
 
-def default_model_dir() -> Path:
-    """``$EMOSTREAM_MODELS``, else the family's default member (see :mod:`stream.family`)."""
-    return resolve_model_dir()
-
-
 @dataclass(frozen=True)
 class Manifest:
     labels: tuple[str, ...]
@@ -120,7 +115,7 @@ class Models:
 def load_models(
     model_dir: str | Path | None = None, delegate: str = "cpu", threads: int = 2
 ) -> Models:
-    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    model_dir = Path(model_dir) if model_dir else resolve_model_dir()
     manifest = Manifest.load(model_dir)
     runners: dict[str, ModelRunner] = {}
     for name in MODEL_NAMES:

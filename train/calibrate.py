@@ -21,7 +21,7 @@ from stream.models import MANIFEST, load_models
 from train.config import TrainConfig
 from train.data import DataError, FaceSet
 from train.fit import load_splits
-from train.scores import accuracy, expected_calibration_error, fit_temperature, tempered
+from train.scores import fit_temperature, tempered, val_scores
 from train.votes import Votes, load_votes, majority, read_file_list
 
 log = logging.getLogger(__name__)
@@ -45,19 +45,9 @@ def crop_probs(model_dir: Path, faces: np.ndarray, batch: int = 256) -> list[np.
 
 def scores(crops: list[np.ndarray], temperature: float, val: FaceSet, unseen: np.ndarray):
     """Val figures at ``temperature``; the FER+ ones where the votes are known."""
-    probs = tempered(crops, temperature)
-    out: dict[str, Any] = {"fer2013_val": round(accuracy(probs, val.labels), 4)}
-    if val.votes is None:
-        out["ece"] = round(expected_calibration_error(probs, val.labels), 4)
-        return out
-    crowd = majority(val.votes)
-    return out | {
-        "ferplus_val": round(accuracy(probs, crowd), 4),
-        "ferplus_val_unseen": round(accuracy(probs, np.where(unseen, crowd, -1)), 4),
-        "ferplus_val_faces": int((crowd >= 0).sum()),
-        "ferplus_val_unseen_faces": int(((crowd >= 0) & unseen).sum()),
-        "ece": round(expected_calibration_error(probs, crowd), 4),
-    }
+    crowd = None if val.votes is None else majority(val.votes)
+    figures = val_scores(tempered(crops, temperature), val.labels, crowd, unseen)
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}
 
 
 def _votes(cfg: TrainConfig) -> dict[str, Votes] | None:

@@ -41,6 +41,24 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
     return float(error)
 
 
+def val_scores(
+    probs: np.ndarray, folder_labels: np.ndarray, crowd: np.ndarray | None, unseen: np.ndarray
+) -> dict[str, float | int]:
+    """Val against both label sets: FER2013's folder labels and, where the votes are known
+    (``crowd``, -1 where a face has no majority), the FER+ majority on all faces and on the
+    ``unseen`` ones; the calibration error is against the crowd where known."""
+    out: dict[str, float | int] = {"fer2013_val": accuracy(probs, folder_labels)}
+    if crowd is None:
+        return out | {"ece": expected_calibration_error(probs, folder_labels)}
+    return out | {
+        "ferplus_val": accuracy(probs, crowd),
+        "ferplus_val_unseen": accuracy(probs, np.where(unseen, crowd, -1)),
+        "ferplus_val_faces": int((crowd >= 0).sum()),
+        "ferplus_val_unseen_faces": int(((crowd >= 0) & unseen).sum()),
+        "ece": expected_calibration_error(probs, crowd),
+    }
+
+
 def tempered(crop_probs: list[np.ndarray], temperature: float) -> np.ndarray:
     """The runtime's probabilities at ``temperature``: per crop, then averaged over the crops."""
     out = []

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import shlex
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from stream.codes.delegates import DELEGATES
@@ -181,11 +181,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signals(pipeline: Pipeline) -> Iterator[None]:
-    """SIGINT and SIGTERM end the loop after the current frame, so outputs close cleanly."""
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop``: a pipeline ends after its current frame and a site stops
+    its cameras, so outputs close cleanly."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
-        signal.signal(sig, lambda *_: pipeline.stop())
+        signal.signal(sig, lambda *_: stop())
     try:
         yield
     finally:
@@ -271,7 +272,7 @@ def run_pipeline(
                 delegate=args.delegate,
             )
             stack.callback(MetricsServer(metrics.registry, args.metrics).close)
-        with stop_on_signals(pipeline):
+        with stop_on_signals(pipeline.stop):
             if args.wait_subscribers:
                 log.info(
                     "waiting for %d subscriber(s) on %s", args.wait_subscribers, publisher.endpoint
@@ -328,14 +329,8 @@ def run_site(args: argparse.Namespace) -> int:
     if not args.verbose:
         logging.getLogger().setLevel(site.log_level.upper())
     supervisor = Supervisor(site, args.verbose)
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: supervisor.stop())
-    try:
+    with stop_on_signals(supervisor.stop):
         return supervisor.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _options_given(args: argparse.Namespace) -> list[str]:

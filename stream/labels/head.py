@@ -38,6 +38,7 @@ class ExpressionHead:
         self.runner = runner
         self.labels = labels
         self.temperature = temperature
+        self._floor = (runner.output.scale or 1e-6) / 2
         self._to_head = requantizer(code_spec, runner.input)
         if runner.output.shape[-1] != len(labels):
             raise ValueError(f"head has {runner.output.shape[-1]} outputs for {len(labels)} labels")
@@ -47,6 +48,5 @@ class ExpressionHead:
         out = self.runner.output.dequantize(self.runner.run(self._to_head(codes)))
         out = np.clip(out, 0.0, None)
         if self.temperature != 1.0:
-            floor = (self.runner.output.scale or 1e-6) / 2
-            out = np.maximum(out, floor) ** (1.0 / self.temperature)
+            out = np.maximum(out, self._floor) ** (1.0 / self.temperature)
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-6)

@@ -12,13 +12,14 @@ import os
 import signal
 import sys
 import threading
+import time
 
 _ORPHAN_CHECK_S = 1.0
 
 
 def _stop_when_orphaned(parent: int) -> None:
     while True:
-        threading.Event().wait(_ORPHAN_CHECK_S)
+        time.sleep(_ORPHAN_CHECK_S)
         if os.getppid() != parent:
             os.kill(os.getpid(), signal.SIGTERM)
             return

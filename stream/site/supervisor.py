@@ -21,7 +21,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -50,7 +50,6 @@ class CameraProcess:
     failures_in_a_row: int = 0
     restart_at: float | None = None
     finished: bool = False
-    exit_codes: list[int] = field(default_factory=list)
 
     @property
     def running(self) -> bool:
@@ -153,7 +152,6 @@ class Supervisor:
             code = process.exitcode if process.exitcode is not None else -1
             process.close()
             camera.process = None
-            camera.exit_codes.append(code)
             if code == 0:
                 log.info("camera %s: source ended, not restarting", cid)
                 camera.finished = True

@@ -103,8 +103,8 @@ class History:
         """Per camera: each minute's frames, faces and label shares, faces seen, longest tracks."""
         now = time.time() if now is None else now
         since = now - WINDOWS_S[name]
-        try:
-            with closing(self._connect()) as db:
+        with closing(self._connect()) as db:
+            try:
                 minutes = self._rows(
                     db,
                     "SELECT camera, minute, frames, faces, shares FROM minutes "
@@ -112,10 +112,8 @@ class History:
                     (int(since) // 60 * 60, now),
                 )
                 runs = self._rows(db, _TRACK_RUNS, (TRACK_GAP_S, since, now))
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"cannot read {redact(self.target)}: {first_line(exc)}") from None
+            except Exception as exc:  # sqlite3.Error, psycopg.Error
+                raise StoreError(f"cannot read {redact(self.target)}: {first_line(exc)}") from None
         cameras: dict[str, dict[str, Any]] = {}
         for camera, minute, frames, faces, shares in minutes:
             entry = cameras.setdefault(camera, _empty())
