@@ -1,8 +1,9 @@
 """What every benchmark is given: quick or full, which models, where shared data and scratch are.
 
-Models are the shipped ``models/base/`` when its manifest exists. Before any are shipped a tiny
-set is trained once from the astronaut photo (``tests/tiny_models.py``) in a child process, so this
-process never loads TensorFlow; figures from it time the code, not the real models' cost.
+Models are the shipped family's default member (``models/family.json``) when one is installed.
+Before any are shipped a tiny set is trained once from the astronaut photo
+(``tests/tiny_models.py``) in a child process, so this process never loads TensorFlow; figures
+from it time the code, not the real models' cost.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream.family import default_name, member_dir, members
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_MODELS = ROOT / "models" / "base"
+FAMILY = ROOT / "models"
 TINY_BUILD = (
     "import sys; from pathlib import Path; from tests.tiny_models import build_tiny_models; "
     "build_tiny_models(Path(sys.argv[1]))"
@@ -87,8 +90,8 @@ def make_context(
         if not (models / "manifest.json").is_file():
             raise RuntimeError(f"no manifest.json in {models}")
         model_dir, kind = models, "given"
-    elif (SHIPPED_MODELS / "manifest.json").exists():
-        model_dir, kind = SHIPPED_MODELS, "shipped"
+    elif members(FAMILY):
+        model_dir, kind = member_dir(default_name(FAMILY), FAMILY), "shipped"
     else:
         model_dir, kind = build_tiny_models(work), "tiny"
     return BenchContext(quick, model_dir, kind, shared_dir(), work, threads)

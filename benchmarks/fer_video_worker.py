@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import time
+from pathlib import Path
 
 STARTED = time.perf_counter()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,7 +28,9 @@ def main() -> int:
     from fer.fer import FER
 
     with tempfile.TemporaryDirectory() as outdir:
-        video = Video(args.video, outdir=outdir)
+        # Video.analyze also writes data.csv into the working directory: keep it in the scratch.
+        os.chdir(outdir)
+        video = Video(str(Path(args.video).resolve()), outdir=outdir)
         rows = video.analyze(
             FER(mtcnn=False),
             display=False,

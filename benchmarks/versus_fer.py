@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.clips import clip_path, write_clip
-from benchmarks.context import ROOT, BenchContext
+from benchmarks.context import FAMILY, ROOT, BenchContext
 from benchmarks.report import Section, Table
 from benchmarks.stats import Summary
+from stream.family import members
 from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,35 @@ def comparison_table(runs: dict[str, dict[str, Any]], fer: dict[str, Any]) -> Ta
     return table
 
 
+def member_table(
+    ctx: BenchContext, worker: list[str], limit: list[str], timeout: float, fer: dict[str, Any]
+) -> Table:
+    """Every installed member through ``run``'s defaults on the same frames, against fer.
+
+    ``models/family.json``'s default is the most accurate member at ten times fer or more on an
+    AVX2 CPU without VNNI: this table is the evidence, measured in one run.
+    """
+    table = Table(
+        "Each member with `emostream run`'s defaults, same frames",
+        ["member", "MACs a face", "FER+ val", "FPS without decode", "÷ fer"],
+    )
+    cadence = [f"--detect-every={VIDEO_DETECT_EVERY}", f"--quality-every={VIDEO_QUALITY_EVERY}"]
+    for member in members(FAMILY):
+        models = ["--models", str(member.path), "--threads", str(ctx.threads)]
+        ours = run_worker([*worker, *models, *limit, *cadence], timeout)
+        summary = member.summary(None)
+        accuracy = summary["accuracy"]["ferplus_val"]
+        ratio = fps(ours["process_ms"]) / fps(fer["process_ms"])
+        table.add(
+            member.name,
+            f"{summary['macs'] / 1e6:.1f} M" if summary["macs"] else "?",
+            f"{100 * accuracy:.1f} %" if accuracy is not None else "?",
+            f"{fps(ours['process_ms']):.1f}",
+            f"{ratio:.1f}×" + ("" if ratio >= GOAL else " (below 10×)"),
+        )
+    return table
+
+
 def run(ctx: BenchContext) -> Section:
     section = Section(NAME, TITLE, ctx.command(NAME))
     python = fer_python()
@@ -121,8 +151,8 @@ def run(ctx: BenchContext) -> Section:
         section.notes.append(f"../shared/{VIDEO} is absent: a generated one-face clip is used.")
     limit = ["--frames", "48"] if ctx.quick else []
     timeout = 300 if ctx.quick else 1800
-    worker = [sys.executable, "-m", "benchmarks.emostream_worker", str(video)]
-    worker += ["--models", str(ctx.models), "--threads", str(ctx.threads), *limit]
+    base = [sys.executable, "-m", "benchmarks.emostream_worker", str(video)]
+    worker = [*base, "--models", str(ctx.models), "--threads", str(ctx.threads), *limit]
     runs = {
         "emostream": run_worker(
             [
@@ -139,6 +169,8 @@ def run(ctx: BenchContext) -> Section:
         [str(python), str(ROOT / "benchmarks" / "fer_worker.py"), str(video), *limit], timeout
     )
     section.tables.append(comparison_table(runs, fer))
+    if ctx.models_kind == "shipped":
+        section.tables.append(member_table(ctx, base, limit, timeout, fer))
     ratio = fps(ours["process_ms"]) / fps(fer["process_ms"])
     every = runs["emostream, every frame"]
     every_ratio = fps(every["process_ms"]) / fps(fer["process_ms"])

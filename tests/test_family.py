@@ -144,3 +144,26 @@ def test_the_head_applies_the_members_temperature(model_dir: Path) -> None:
     np.testing.assert_allclose(soft, expected, atol=2e-3)
     assert (soft.argmax(axis=1) == plain.argmax(axis=1)).all()
     assert soft.max(axis=1).mean() < plain.max(axis=1).mean()
+
+
+BUDGETS = {"nano": 12_000_000, "small": 40_000_000}
+"""Multiply-accumulates a face (encoder + head, twice with the mirror average), issue 18."""
+
+
+@pytest.mark.parametrize("member", members(), ids=lambda m: m.name)
+def test_each_shipped_member_is_full_int8_edge_tpu_ready_and_within_its_budget(member) -> None:
+    from stream.codes.macs import count_macs
+    from stream.models import load_models
+    from train.edgetpu import check_model
+
+    assert member.manifest["name"] == member.name
+    load_models(member.path)
+    for part in ("encoder", "head", "decoder"):
+        check_model(member.path / f"{part}.tflite")
+    passes = 2 if member.manifest["inference"]["flip_average"] else 1
+    macs = passes * sum(count_macs(member.path / f"{p}.tflite") for p in ("encoder", "head"))
+    assert member.manifest["cost"]["macs_per_face"] == macs
+    assert macs <= BUDGETS.get(member.name, macs)
+    size = sum((member.path / f"{p}.tflite").stat().st_size for p in ("encoder", "head"))
+    assert member.name != "base" or size <= 1_000_000
+    assert member.manifest["inference"]["temperature"] > 0
