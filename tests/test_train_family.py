@@ -98,6 +98,8 @@ def test_each_member_exports_full_int8_and_loads(family: Path, name: str) -> Non
     assert {"ferplus_val", "ferplus_val_unseen", "fer2013_val", "ece"} <= set(manifest["accuracy"])
     assert count_macs(folder / "encoder.tflite") > 0
     assert manifest["cost"]["macs_per_face"] > 0 and manifest["training"]["labels"] == "ferplus"
+    reproduce = f"python -m train all --config {family / f'{name}.toml'}"
+    assert manifest["training"]["command"].startswith(reproduce)
     card = (folder / "MODEL_CARD.md").read_text()  # report kept calibrate's figures and shows them
     assert "FER+ crowd majority, val faces not also in train" in card
 

@@ -84,7 +84,8 @@ def _dispatch(args: argparse.Namespace, cfg) -> int:
 
         calibrate_member(cfg, args.out)
     if args.command in ("report", "all"):
-        from train.report import write_report
+        from train.report import reproduce_command, write_report
 
-        write_report(cfg, args.run_dir, args.out, sys.argv)
+        command = reproduce_command(args.config, args.run_dir, args.out)
+        write_report(cfg, args.run_dir, args.out, command)
     return 0

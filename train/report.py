@@ -114,14 +114,30 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f} %"
 
 
+def reproduce_command(config: str | Path, run_dir: str | Path, out_dir: str | Path) -> str:
+    """The one ``python -m train all`` that redoes a member, whichever steps made it.
+
+    The home folder is written as ``~`` so the command reads the same on any machine.
+    """
+    home = str(Path.home())
+
+    def shown(path: str | Path) -> str:
+        text = str(path)
+        return "~" + text[len(home) :] if text.startswith(home + "/") else shlex.quote(text)
+
+    return (
+        f"python -m train all --config {shown(config)} --run-dir {shown(run_dir)} "
+        f"--out {shown(out_dir)}"
+    )
+
+
 def write_report(
-    cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path, argv: list[str]
+    cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path, command: str
 ) -> Path:
     run = RunDir(run_dir)
     out = Path(out_dir)
     metrics = run.read_metrics()
     ev = metrics["evaluation"]
-    command = f"python -m train {shlex.join(argv[1:])}"
     accuracy = {
         "val": {
             "n": ev["int8"]["n"],
@@ -183,8 +199,6 @@ Reproduce `models/` with (from the repository root, with `../shared` beside it):
 
 The seed fixes the split, initialisation and augmentation order, but multi-threaded CPU kernels
 are not bit-for-bit deterministic: a rerun lands near the figures below, not exactly on them.
-
-This card was written by `python -m train {shlex.join(argv[1:])}`.
 
 ## Results on FER2013 PublicTest (`val`, {ev["int8"]["n"]:,} faces)
 
