@@ -131,9 +131,7 @@ def reproduce_command(config: str | Path, run_dir: str | Path, out_dir: str | Pa
     )
 
 
-def write_report(
-    cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path, command: str
-) -> Path:
+def write_report(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path, command: str) -> Path:
     run = RunDir(run_dir)
     out = Path(out_dir)
     metrics = run.read_metrics()
