@@ -32,7 +32,7 @@ import numpy as np
 from benchmarks.context import ROOT, BenchContext
 from benchmarks.report import Section, Table
 from benchmarks.versus_fer import fer_python
-from stream.codes.macs import count_macs, count_params
+from stream.codes.macs import count_macs, count_params, face_pass_macs
 from stream.family import family_root, members
 from stream.models import load_models
 from stream.recognizer import classify_crops
@@ -96,7 +96,7 @@ def _scored(name: str, params: int, macs: int, ms: dict[int, float], probs, val:
 
 def measure_member(path: Path, val: Val) -> Row:
     manifest = json.loads((path / "manifest.json").read_text())
-    passes = 2 if manifest["inference"].get("flip_average") else 1
+    flip = bool(manifest["inference"].get("flip_average"))
     files = [path / f"{part}.tflite" for part in ("encoder", "head")]
     ms = {}
     for threads in (1, 2):
@@ -115,8 +115,8 @@ def measure_member(path: Path, val: Val) -> Row:
             for i in range(0, len(val.faces), 64)
         ]
     )
-    macs = passes * sum(count_macs(f) for f in files)
-    return _scored(path.name, sum(count_params(f) for f in files), macs, ms, probs, val)
+    params = sum(count_params(f) for f in files)
+    return _scored(path.name, params, face_pass_macs(path, flip), ms, probs, val)
 
 
 def measure_fer(val: Val) -> Row | None:

@@ -30,6 +30,8 @@ NAME = "versus-fer"
 TITLE = "Side by side with the fer package"
 VIDEO = "videos/WolfgangLanger_Pexels.mp4"
 GOAL = 10.0
+CADENCE = [f"--detect-every={VIDEO_DETECT_EVERY}", f"--quality-every={VIDEO_QUALITY_EVERY}"]
+"""``emostream run``'s defaults for video, as the worker takes them."""
 
 
 def fer_python() -> Path:
@@ -115,10 +117,9 @@ def member_table(
         "Each member with `emostream run`'s defaults, same frames",
         ["member", "MACs a face", "FER+ val", "FPS without decode", "÷ fer"],
     )
-    cadence = [f"--detect-every={VIDEO_DETECT_EVERY}", f"--quality-every={VIDEO_QUALITY_EVERY}"]
     for member in members(FAMILY):
         models = ["--models", str(member.path), "--threads", str(ctx.threads)]
-        ours = run_worker([*worker, *models, *limit, *cadence], timeout)
+        ours = run_worker([*worker, *models, *limit, *CADENCE], timeout)
         summary = member.summary(None)
         accuracy = summary["accuracy"]["ferplus_val"]
         ratio = fps(ours["process_ms"]) / fps(fer["process_ms"])
@@ -154,14 +155,7 @@ def run(ctx: BenchContext) -> Section:
     base = [sys.executable, "-m", "benchmarks.emostream_worker", str(video)]
     worker = [*base, "--models", str(ctx.models), "--threads", str(ctx.threads), *limit]
     runs = {
-        "emostream": run_worker(
-            [
-                *worker,
-                f"--detect-every={VIDEO_DETECT_EVERY}",
-                f"--quality-every={VIDEO_QUALITY_EVERY}",
-            ],
-            timeout,
-        ),
+        "emostream": run_worker([*worker, *CADENCE], timeout),
         "emostream, every frame": run_worker(worker, timeout),
     }
     ours = runs["emostream"]

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from stream.codes.encoder import FaceEncoder
-from stream.codes.macs import count_macs
+from stream.codes.macs import face_pass_macs
 from stream.codes.runner import open_runner
 from stream.evaluate import evaluate_crops, evaluate_scenes
 from stream.faces.calibrate import calibrate_crop
@@ -95,7 +95,7 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
         flip: evaluate_crops(with_flip(models, flip), holdout.images, holdout.labels).accuracy
         for flip in (False, True)
     }
-    single = sum(count_macs(out / MODEL_FILES[part]) for part in ("encoder", "head"))
+    single = face_pass_macs(out)
     budget = cfg.export.max_macs_per_face
     affordable = not budget or 2 * single <= budget
     flip = affordable and holdout_acc[True] > holdout_acc[False]

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from stream.codes.macs import count_macs, count_params
+from stream.codes.macs import count_macs, count_params, face_pass_macs
 from stream.codes.runner import open_runner
 from stream.faces.crop import CropSpec
 from stream.models import MANIFEST, MANIFEST_SCHEMA, sha256
@@ -41,9 +41,8 @@ def model_entry(path: Path) -> dict[str, Any]:
 def cost(out: Path, flip_average: bool) -> dict[str, Any]:
     """What one face costs this member: its whole pass, read from the exported graphs."""
     encoder, head, decoder = (out / MODEL_FILES[part] for part in ("encoder", "head", "decoder"))
-    passes = 2 if flip_average else 1
     return {
-        "macs_per_face": passes * (count_macs(encoder) + count_macs(head)),
+        "macs_per_face": face_pass_macs(out, flip_average),
         "macs_per_face_text": "encoder + head, twice with the mirror average; the decoder's "
         "quality score comes on top every quality_every frames",
         "decoder_macs": count_macs(decoder),

@@ -48,6 +48,15 @@ def count_macs(path: Path) -> int:
     return int(total)
 
 
+def face_pass_macs(folder: Path, flip_average: bool = False) -> int:
+    """What one face costs a member in ``folder``: encoder + head, twice with the mirror average.
+
+    The decoder is left out: the quality score runs every few frames per track, not per face.
+    """
+    single = count_macs(folder / "encoder.tflite") + count_macs(folder / "head.tflite")
+    return (2 if flip_average else 1) * single
+
+
 def count_params(path: Path) -> int:
     interpreter = _interpreter(path)
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
