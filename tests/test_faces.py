@@ -107,3 +107,15 @@ def test_smoothing_steadies_a_flickering_label() -> None:
         track = tracker.update([(0, 0, 1, 1)])[0]
         labels.append(int(np.argmax(track.smooth(sad if i % 4 == 3 else happy, tracker.alpha))))
     assert labels.count(3) == 10
+
+
+def test_frames_reach_the_detector_at_a_64_byte_boundary() -> None:
+    from stream.faces.detector import ALIGNMENT, _aligned
+
+    buffer = np.empty(360 * 640 * 3 + 2 * ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT + 16  # where OpenCV's frames usually sit
+    frame = buffer[start : start + 360 * 640 * 3].reshape(360, 640, 3)
+    frame[...] = np.arange(frame.size, dtype=np.uint64).reshape(frame.shape) % 251
+    moved = _aligned(frame)
+    assert moved.ctypes.data % ALIGNMENT == 0 and np.array_equal(moved, frame)
+    assert _aligned(moved) is moved

@@ -99,6 +99,27 @@ class Detection:
     left_eye: tuple[float, float]
 
 
+ALIGNMENT = 64
+"""Bytes LiteRT wants its input buffers aligned to."""
+
+
+def _aligned(frame: np.ndarray) -> np.ndarray:
+    """``frame`` in C order at a 64-byte boundary, copied only where it is not already.
+
+    MediaPipe hands a frame's own buffer to LiteRT, which copies a misaligned one itself and
+    logs a warning the first time, from native code (past any log setting), on whichever frame
+    comes first at a bad address. OpenCV's decoded frames are usually 16 bytes past one. The
+    copy costs what LiteRT's would, and keeps the warning off the terminal for good.
+    """
+    if frame.flags.c_contiguous and frame.ctypes.data % ALIGNMENT == 0:
+        return frame
+    buffer = np.empty(frame.nbytes + ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    out = buffer[start : start + frame.nbytes].view(frame.dtype).reshape(frame.shape)
+    out[...] = frame
+    return out
+
+
 class FaceDetector:
     """Finds faces in RGB frames; ``model`` ``short`` (within ~2 m) or ``full`` (up to ~5 m).
 
@@ -134,15 +155,15 @@ class FaceDetector:
                     f"cannot load the {model}-range face detector: {first_line(exc)}"
                 ) from None
             self._close = weakref.finalize(self, _close_quietly, self._detector)
-            # Start-up log lines come on the first calls, among them a one-off warning that
-            # LiteRT copied a misaligned tensor (on the second or third detection): get them
-            # all while stderr is quiet, not on a live stream's first frames.
+            # Start-up log lines come on the first calls (LiteRT's own, on the second or third
+            # detection): get them all while stderr is quiet, not on a live stream's first
+            # frames. Frames are aligned in ``_wrap``, so none comes later either.
             blank = self._wrap(np.zeros((64, 64, 3), np.uint8))
             for _ in range(3):
                 self._detector.detect(blank)
 
     def _wrap(self, rgb: np.ndarray):
-        return self._image(image_format=self._format, data=np.ascontiguousarray(rgb))
+        return self._image(image_format=self._format, data=_aligned(rgb))
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         height, width = rgb.shape[:2]
