@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.context import ROOT, BenchContext
 from benchmarks.report import Section, Table
 from benchmarks.versus_fer import fer_python
+from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,9 @@ def measure(video: Path) -> tuple[Table, list[str]]:
     notes.append(
         "Wall time of each whole command from outside: interpreter start, imports, model "
         "loading, decoding and writing included. emostream uses `run`'s cadence (detection "
-        "every 2nd frame, quality every 5th per track); fer detects and classifies every frame "
-        "(`frequency=1`), its Haar cascade and quantized TFLite model, saving nothing. With "
+        f"every {VIDEO_DETECT_EVERY} frames, quality every {VIDEO_QUALITY_EVERY} per track); fer "
+        "detects and classifies every frame (`frequency=1`), its Haar cascade and quantized "
+        "TFLite model, saving nothing. With "
         f"`--workers 2` the {os.cpu_count()} cores split the model threads: one each."
     )
     return table, notes

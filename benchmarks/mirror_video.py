@@ -116,7 +116,8 @@ def measure(shared: Path, models_dir: Path | None) -> list[tuple[str, int, dict]
 
 def table(results: list[tuple[str, int, dict]]) -> Table:
     out = Table(
-        "`run`'s cadence (detect every 2nd frame, quality every 5th); the same detections and "
+        f"`run`'s cadence (detect every {VIDEO_DETECT_EVERY} frames, quality every "
+        f"{VIDEO_QUALITY_EVERY}); the same detections and "
         "track ids in every setting",
         ["clip", "mirror", "smoothing", "face-frames", "label changes / 100", "agrees with mirror "
          "+ smoothing", "encode + head ms / frame"],

@@ -8,7 +8,7 @@
 ...     table = analyzer.table("clip.mp4")                        # DataFrame, or list of dicts
 
 A video goes through the same :class:`~stream.recognizer.Recognizer` as ``emostream run``, with
-the same cadence (detection every 2nd frame, quality every 5th per track) and the same tracker
+the same cadence (detection every 3rd frame, quality every 5th per track) and the same tracker
 smoothing, so its labels and boxes are the ones ``run`` would publish for that file.
 """
 

@@ -8,14 +8,21 @@ from stream.codes.runner import ModelRunner, TensorSpec
 
 
 def requantizer(source: TensorSpec, target: TensorSpec):
-    """A function moving int8 codes from one model's output scale to the next model's input."""
-    if (source.dtype, source.scale, source.zero_point) == (
-        target.dtype,
-        target.scale,
-        target.zero_point,
-    ):
+    """A function moving int8 codes from one model's output scale to the next model's input.
+
+    An 8-bit code has 256 values, so the move is a lookup table, built once: per frame it costs
+    one indexing instead of a float round trip. Two exports' scales that agree to float32
+    precision give the identity table, and then the codes pass through untouched.
+    """
+    if not (source.dtype.itemsize == target.dtype.itemsize == 1):
+        return lambda codes: target.quantize(source.dequantize(codes))
+    info = np.iinfo(source.dtype)
+    values = np.arange(info.min, info.max + 1).astype(source.dtype)
+    table = target.quantize(source.dequantize(values))
+    if source.dtype == target.dtype and np.array_equal(table, values):
         return lambda codes: codes
-    return lambda codes: target.quantize(source.dequantize(codes))
+    offset = -int(info.min)
+    return lambda codes: table[codes.astype(np.intp) + offset]
 
 
 class ExpressionHead:
@@ -37,16 +44,31 @@ class ExpressionHead:
     ) -> None:
         self.runner = runner
         self.labels = labels
-        self.temperature = temperature
-        self._floor = (runner.output.scale or 1e-6) / 2
         self._to_head = requantizer(code_spec, runner.input)
         if runner.output.shape[-1] != len(labels):
             raise ValueError(f"head has {runner.output.shape[-1]} outputs for {len(labels)} labels")
+        if runner.output.dtype.itemsize != 1:
+            raise ValueError(f"head output must be 8-bit quantized, not {runner.output.dtype}")
+        self.temperature = temperature
+
+    @property
+    def temperature(self) -> float:
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        """Every 8-bit output value, dequantized and tempered, in a table: one lookup a frame."""
+        self._temperature = value
+        spec = self.runner.output
+        info = np.iinfo(spec.dtype)
+        levels = np.arange(info.min, info.max + 1).astype(spec.dtype)
+        out = np.clip(spec.dequantize(levels), 0.0, None)
+        if value != 1.0:
+            out = np.maximum(out, (spec.scale or 1e-6) / 2) ** (1.0 / value)
+        self._tempered = out
 
     def probs(self, codes: np.ndarray) -> np.ndarray:
         """Quantized codes (N, code_size) → probabilities (N, labels), each row summing to 1."""
-        out = self.runner.output.dequantize(self.runner.run(self._to_head(codes)))
-        out = np.clip(out, 0.0, None)
-        if self.temperature != 1.0:
-            out = np.maximum(out, self._floor) ** (1.0 / self.temperature)
+        raw = self.runner.run(self._to_head(codes))
+        out = self._tempered[raw.astype(np.intp) - np.iinfo(raw.dtype).min]
         return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-6)
