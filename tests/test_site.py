@@ -40,7 +40,7 @@ def test_shipped_example_checks(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert "3 camera(s), publishing on tcp://127.0.0.1:5556" in lines[0]
     assert any(
-        "front-door: emostream run --camera-id front-door --detect-every 3" in line
+        "front-door: emostream run --camera-id front-door --detect-every 4" in line
         for line in lines
     )
     assert any("replay:" in line and "--realtime --loop" in line for line in lines)
