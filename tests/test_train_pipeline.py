@@ -143,3 +143,31 @@ def test_bad_config_is_one_line(tmp_path: Path, toml: str, message: str) -> None
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [message]
+
+
+def test_a_run_resumes_only_under_the_config_it_started_with(trained: Path) -> None:
+    from train.config import load_config
+    from train.fit import RunDir, check_resumable
+
+    run = trained / "run"
+    toml = (trained / "tiny.toml").read_text()
+    elsewhere = trained / "moved.toml"
+    elsewhere.write_text(
+        toml.replace(f"{trained}/val", "/data/elsewhere/val").replace(
+            "calibration_samples = 16", "calibration_samples = 32"
+        )
+    )
+    check_resumable(load_config(elsewhere), RunDir(run))  # data moved, export changed: fine
+
+    longer = trained / "longer.toml"
+    longer.write_text(toml.replace("[finetune]\nepochs = 1", "[finetune]\nepochs = 3"))
+    result = subprocess.run(
+        [sys.executable, "-m", "train", "fit", "--config", str(longer), "--run-dir", str(run)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {run} was started with another config (finetune.epochs differ): resume it with "
+        f"--config {run}/config.toml, or start a new --run-dir"
+    ]

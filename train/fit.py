@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from train.augment import augment_batch, build_augmenter, erase_batch
 from train.batchnorm import recompute_batch_norm
-from train.config import FinetuneConfig, TrainConfig, dump_config
+from train.config import ConfigError, FinetuneConfig, TrainConfig, dump_config, load_config
 from train.data import DataError, FaceSet, load_faces, stratified_split
 from train.labels import LABELS
 from train.model import (
@@ -442,9 +442,48 @@ def run_precision(cfg: TrainConfig, run: RunDir) -> str:
     return precision
 
 
+RESUME_FREE = ("export.", "data.train", "data.val", "data.votes", "data.val_duplicates")
+"""Config keys a resumed run may change: where the data lives and how the result is exported do
+not change what its checkpoints have learnt."""
+
+
+def _flat(values: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_resumable(cfg: TrainConfig, run: RunDir) -> None:
+    """A run folder resumes only under the config it started with.
+
+    Its checkpoints and learning-rate schedule belong to that config: resumed under another
+    (say a shorter fine-tuning), the schedule would jump and the run would finish as neither.
+    The folder keeps its config, so the fix is in the message.
+    """
+    stored = run.path("config.toml")
+    if not stored.exists():
+        return
+    before, after = _flat(load_config(stored).to_dict()), _flat(cfg.to_dict())
+    changed = sorted(
+        key
+        for key in before.keys() | after.keys()
+        if before.get(key) != after.get(key) and not key.startswith(RESUME_FREE)
+    )
+    if changed:
+        raise ConfigError(
+            f"{run.root} was started with another config ({', '.join(changed)} differ): resume "
+            f"it with --config {stored}, or start a new --run-dir"
+        )
+
+
 def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
     """Run every stage that is not finished yet."""
     run = RunDir(run_dir)
+    check_resumable(cfg, run)
     (run.root / "models").mkdir(parents=True, exist_ok=True)
     run.path("config.toml").write_text(dump_config(cfg))
     precision = run_precision(cfg, run)
