@@ -1,7 +1,9 @@
 """A tiny model family trained and exported in the suite: one tiny config per member's design.
 
 ``base`` is the plain-convolution network on FER+ votes; ``nano`` and ``small`` are the
-depthwise-separable networks, distilled from the tiny ``base``. Each is fitted, exported as
+depthwise-separable networks, distilled from the tiny ``base``: ``nano`` from its run folder,
+``small`` from its exported member folder, as a later session distils from a committed member
+whose run is gone with its machine. Each is fitted, exported as
 full int8 (the export's Edge TPU op check passes or it fails), evaluated, calibrated, reported,
 and loaded by ``ai_edge_litert`` through the runtime.
 """
@@ -68,7 +70,7 @@ def family(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base_config = write_tiny_dataset(root).read_text()
     write_votes(root)
     for name in ("base", "nano", "small"):
-        teacher = root / "runs" / "base" if name != "base" else None
+        teacher = {"nano": root / "runs" / "base", "small": root / "models" / "base"}.get(name)
         config = member_config(root, base_config, name, teacher)
         for command in ("fit", "export", "evaluate", "calibrate", "report"):
             argv = [command, "--config", str(config), "--run-dir", str(root / "runs" / name)]
@@ -111,3 +113,28 @@ def test_the_small_members_learnt_from_the_teacher(family: Path) -> None:
         assert teacher.shape[1] == 7
         np.testing.assert_allclose(teacher.sum(axis=1), 1.0, atol=1e-3)
     assert not (family / "runs" / "base" / "teacher_probs.npy").exists()
+
+
+@pytest.mark.slow
+def test_a_member_folder_teaches_through_the_runtime(family: Path) -> None:
+    from train.config import load_config
+    from train.fit import load_splits
+    from train.member import teacher_probs
+
+    faces = load_splits(load_config(family / "small.toml")).train.images
+    expected = teacher_probs(family / "models" / "base", faces)
+    taught = np.load(family / "runs" / "small" / "teacher_probs.npy")
+    np.testing.assert_allclose(taught, expected, atol=1e-6)
+    from_run = np.load(family / "runs" / "nano" / "teacher_probs.npy")  # float, temperature 1
+    assert from_run.shape == taught.shape and not np.allclose(from_run, taught, atol=1e-6)
+
+
+def test_a_teacher_that_is_neither_member_nor_run_is_one_line(tmp_path: Path, capsys) -> None:
+    from train.__main__ import main as train_main
+
+    base_config = write_tiny_dataset(tmp_path).read_text()
+    write_votes(tmp_path)
+    config = member_config(tmp_path, base_config, "nano", tmp_path / "nowhere")
+    assert train_main(["fit", "--config", str(config), "--run-dir", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nowhere" in err[0] and "Traceback" not in err[0]

@@ -17,30 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from stream.models import MANIFEST, load_models
+from stream.models import MANIFEST
 from train.config import TrainConfig
 from train.data import DataError, FaceSet
 from train.fit import load_splits
+from train.member import crop_probs
 from train.scores import fit_temperature, tempered, val_scores
 from train.votes import Votes, load_votes, majority, read_file_list
 
 log = logging.getLogger(__name__)
-
-
-def crop_probs(model_dir: Path, faces: np.ndarray, batch: int = 256) -> list[np.ndarray]:
-    """The int8 head's probabilities for each crop the runtime classifies (the face, and its
-    mirror where the member averages it), at temperature 1."""
-    models = load_models(model_dir)
-    models.head.temperature = 1.0
-    views = [faces, faces[:, :, ::-1]] if models.manifest.flip_average else [faces]
-    out = []
-    for view in views:
-        parts = [
-            models.head.probs(models.encoder.encode(np.ascontiguousarray(view[i : i + batch])))
-            for i in range(0, len(view), batch)
-        ]
-        out.append(np.concatenate(parts))
-    return out
 
 
 def scores(crops: list[np.ndarray], temperature: float, val: FaceSet, unseen: np.ndarray):

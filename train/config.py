@@ -97,8 +97,8 @@ class FinetuneConfig:
 @dataclass(frozen=True)
 class DistillConfig:
     teacher: str = ""
-    """A finished run folder (``python -m train fit --run-dir``) whose model teaches this one;
-    empty: no teacher."""
+    """What teaches this model: a shipped member's folder (``models/<name>``, int8 through the
+    runtime) or a finished run folder (``python -m train fit --run-dir``); empty: no teacher."""
     weight: float = 0.5
     """Training targets are (1 − weight) × the labels + weight × the teacher's probabilities."""
 

@@ -30,6 +30,7 @@ from train.batchnorm import recompute_batch_norm
 from train.config import ConfigError, FinetuneConfig, TrainConfig, dump_config, load_config
 from train.data import DataError, FaceSet, load_faces, stratified_split
 from train.labels import LABELS
+from train.member import is_member, teacher_probs
 from train.model import (
     build_autoencoder,
     build_decoder,
@@ -401,22 +402,19 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
 
 
 def with_teacher(cfg: TrainConfig, run: RunDir, splits: Splits) -> Splits:
-    """Training targets blended with a finished run's probabilities (mirror-averaged, float).
+    """Training targets blended with a teacher's probabilities, mirror-averaged.
 
-    The teacher sees each un-augmented training face once; its probabilities are kept in the run
-    folder, so a resumed run blends exactly the same targets. The holdout keeps its own labels:
-    model selection still answers to the crowd, not to the teacher.
+    The teacher is a shipped member's folder (int8, through the runtime, at its temperature) or
+    a finished run folder (float). It sees each un-augmented training face once; its
+    probabilities are kept in the run folder, so a resumed run blends exactly the same targets.
+    The holdout keeps its own labels: model selection still answers to the crowd, not to the
+    teacher.
     """
     cached = run.path("teacher_probs.npy")
     if cached.exists():
         teacher = np.load(cached)
     else:
-        folder = RunDir(Path(cfg.distill.teacher).expanduser())
-        if not folder.model("encoder").exists():
-            raise FileNotFoundError(f"no finished run to distil from in {folder.root}")
-        encoder = keras.models.load_model(folder.model("encoder"))
-        head = keras.models.load_model(folder.model("head"))
-        teacher = float_probs(encoder, head, splits.train.images, flip=True).astype(np.float32)
+        teacher = _ask_teacher(Path(cfg.distill.teacher).expanduser(), splits.train.images)
         np.save(cached, teacher)
     if len(teacher) != len(splits.train):
         raise DataError(
@@ -429,6 +427,19 @@ def with_teacher(cfg: TrainConfig, run: RunDir, splits: Splits) -> Splits:
     train = splits.train
     train = FaceSet(train.images, train.labels, train.skipped, train.sources, blended, train.votes)
     return Splits(train, splits.holdout, splits.val, splits.left_out)
+
+
+def _ask_teacher(folder: Path, images: np.ndarray) -> np.ndarray:
+    if is_member(folder):
+        return teacher_probs(folder, images)
+    run = RunDir(folder)
+    if not run.model("encoder").exists():
+        raise FileNotFoundError(
+            f"no shipped member (manifest.json) or finished run to distil from in {folder}"
+        )
+    encoder = keras.models.load_model(run.model("encoder"))
+    head = keras.models.load_model(run.model("head"))
+    return float_probs(encoder, head, images, flip=True).astype(np.float32)
 
 
 def run_precision(cfg: TrainConfig, run: RunDir) -> str:
