@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,27 @@ def test_the_model_card_names_the_timed_type(tmp_path: Path) -> None:
     text = _precision_text(tiny_auto_config(tmp_path), {"precision": "float32"})
     assert text.startswith("`float32` (weights stay float32")
     assert 'chosen by `precision = "auto"`' in text
+
+
+def test_train_step_benchmark_sizes_each_config(tmp_path: Path, capsys) -> None:
+    from benchmarks.train_step import main as train_step
+    from tests.tiny_models import write_tiny_dataset
+
+    config = write_tiny_dataset(tmp_path)
+    assert train_step([str(config), "--steps", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("- machine:") and "CPU flags" in lines[0]
+    (row,) = [line for line in lines if line.startswith("| tiny.toml |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    cfg = load_config(config)
+    steps = math.ceil(round(7 * 10 * (1 - cfg.data.holdout_fraction)) / cfg.finetune.batch_size)
+    assert cells[3] == str(cfg.finetune.batch_size)
+    assert float(cells[5]) == pytest.approx(steps * float(cells[4]) / 1000, rel=0.01)
+    assert cells[6].endswith(f"({cfg.finetune.epochs} epochs)")
+
+
+def test_train_step_benchmark_names_a_missing_config(capsys) -> None:
+    from benchmarks.train_step import main as train_step
+
+    assert train_step(["/nowhere/x.toml"]) == 2
+    assert capsys.readouterr().err.strip() == "train_step: error: no such config: /nowhere/x.toml"
