@@ -46,6 +46,11 @@ def encoder_params(cfg: TrainConfig) -> int:
     return build_encoder(cfg.model, cfg.data.image_size).count_params()
 
 
+def _figure(value: float) -> str:
+    """Three significant figures, without an exponent for the large ones."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def row(path: Path, steps: int) -> str:
     cfg = load_config(path)
     log.info("timing %s", path.name)
@@ -56,13 +61,13 @@ def row(path: Path, steps: int) -> str:
         epoch = whole = "– (no train folder)"
     else:
         per_epoch = math.ceil(faces / cfg.finetune.batch_size) * seconds
-        epoch = f"{per_epoch:.3g}"
-        whole = f"{per_epoch * cfg.finetune.epochs / 60:.3g} ({cfg.finetune.epochs} epochs)"
+        epoch = _figure(per_epoch)
+        whole = f"{_figure(per_epoch * cfg.finetune.epochs / 60)} ({cfg.finetune.epochs} epochs)"
     m = cfg.model
     network = f"{m.block}, {list(m.filters)} × {list(m.convs_per_block)}"
     return (
         f"| {path.name} | {network} | {params:,} | {cfg.finetune.batch_size} "
-        f"| {seconds * 1000:.3g} | {epoch} | {whole} |"
+        f"| {_figure(seconds * 1000)} | {epoch} | {whole} |"
     )
 
 
