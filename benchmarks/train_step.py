@@ -23,12 +23,12 @@ from pathlib import Path
 from benchmarks.context import ROOT
 from benchmarks.report import cpu_model
 from train.config import TrainConfig, load_config
+from train.data import IMAGE_SUFFIXES
+from train.model import build_encoder
 from train.precision import step_seconds
 from train.report import cpu_flags
 
 log = logging.getLogger("benchmarks")
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 def training_faces(cfg: TrainConfig) -> int | None:
@@ -41,8 +41,6 @@ def training_faces(cfg: TrainConfig) -> int | None:
 
 
 def encoder_params(cfg: TrainConfig) -> int:
-    from train.model import build_encoder
-
     return build_encoder(cfg.model, cfg.data.image_size).count_params()
 
 

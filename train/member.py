@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream.models import MANIFEST, load_models
+from stream.models import MANIFEST, Manifest, load_models
 from train.scores import tempered
 
 
@@ -43,5 +43,5 @@ def teacher_probs(model_dir: Path, faces: np.ndarray) -> np.ndarray:
     """What a member teaches: face and mirror averaged whatever its own runtime setting (a
     teacher runs once, offline, so the better view is worth its cost), at its fitted
     temperature, so the targets carry calibrated rather than over-confident shares."""
-    temperature = load_models(model_dir).manifest.temperature
+    temperature = Manifest.load(model_dir).temperature
     return tempered(crop_probs(model_dir, faces, flip=True), temperature).astype(np.float32)
