@@ -26,7 +26,13 @@ LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0
 
 
 def listen_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:9100`` for IPv6) as an argparse type."""
+    """``HOST:PORT`` (``[::1]:9100`` for IPv6), or a bare ``PORT`` on loopback, as an argparse type.
+
+    A bare port means 127.0.0.1, as every listener of ours does by default: serving the network
+    takes a host written out.
+    """
+    if text.isdigit():
+        text = f"127.0.0.1:{text}"
     host, sep, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:

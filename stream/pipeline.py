@@ -46,6 +46,8 @@ class PipelineOptions:
     max_seconds: float | None = None
     preview_fps: float = 0.0
     preview_width: int = 480
+    blur_faces: bool = False
+    """Blur faces in what leaves as pictures: the recording, the window and preview JPEGs."""
     restarts: int = 0
     """Times a site's supervisor restarted this camera's process before this run."""
 
@@ -180,7 +182,7 @@ class Pipeline:
             self.on_frame(latency)
         preview_due = self.options.preview_fps > 0 and time.monotonic() >= self._next_preview
         if self.recorder is not None or self.window is not None or preview_due:
-            annotated = annotate(frame.image, result.faces, labels)
+            annotated = annotate(frame.image, result.faces, labels, self.options.blur_faces)
             if self.recorder is not None:
                 self.recorder.write(annotated)
             if self.window is not None:

@@ -29,8 +29,9 @@ import zmq.auth
 
 from stream.commands import dashboard as dashboard_command
 from stream.dashboard.app import create_app
+from stream.dashboard.auth import Credentials, FailureLimiter
 from stream.dashboard.feed import Feed
-from stream.dashboard.server import build_server, listen
+from stream.dashboard.server import Tls, build_server, listen
 from stream.dashboard.state import DashboardState
 from stream.errors import EmostreamError, PublishError
 from stream.publish import schema
@@ -110,24 +111,40 @@ def publisher(zmq_context: zmq.Context) -> Publisher:
 
 
 class Dashboard:
-    """The app under a real uvicorn in a thread, on a free port of 127.0.0.1."""
+    """The app under a real uvicorn in a thread, on a free port of 127.0.0.1.
 
-    def __init__(self, endpoint: str, stale_after: float, curve: tuple[Path, Path] | None) -> None:
+    A ``token`` (and a ``limiter`` with a test's own clock) guards it as ``--auth-file`` does, and
+    :meth:`get` then sends it; ``tls`` serves it over HTTPS as ``--tls-cert/--tls-key`` do.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        stale_after: float = 3.0,
+        curve: tuple[Path, Path] | None = None,
+        token: str | None = None,
+        limiter: FailureLimiter | None = None,
+        tls: Tls | None = None,
+    ) -> None:
         self.state = DashboardState(endpoint, stale_after)
         secret, server_key = curve or (None, None)
         feed = Feed(
             endpoint, [schema.TOPIC_PREFIX], curve_secret=secret, curve_server_key=server_key
         )
-        app = create_app(self.state, feed)
+        credentials = Credentials(token, secure=tls is not None) if token else None
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        app = create_app(self.state, feed, credentials=credentials, limiter=limiter)
         sock = listen("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.server = build_server(app)
+        self.host = f"127.0.0.1:{sock.getsockname()[1]}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}"
+        self.server = build_server(app, tls)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]})
         self.thread.start()
         until(lambda: self.server.started, "uvicorn did not start")
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+        request = urllib.request.Request(self.url + path, headers=self.headers)
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
 
     def camera(self, name: str = "lobby") -> dict[str, Any] | None:

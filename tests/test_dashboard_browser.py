@@ -29,6 +29,7 @@ import pytest
 import skimage.data
 import zmq
 
+from stream.dashboard.auth import write_token
 from stream.publish import schema
 from tests.test_dashboard import healthy
 
@@ -258,6 +259,46 @@ def test_page_follows_labels_bars_and_timeline_and_survives_bad_messages(
     shot = SCREENSHOT if SAVE_SCREENSHOT else tmp_path / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size < 300_000
+    assert page.errors == []
+
+
+def test_browser_signs_in_with_the_token_and_sees_live_cards(
+    message_source: SyntheticSource, start_dashboard, page: Any, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token = write_token(token_file)
+    dashboard = start_dashboard(
+        message_source.endpoint, free_port(), "--auth-file", str(token_file)
+    )
+    page.goto(dashboard.url)
+    expect(page).to_have_url(f"{dashboard.url}/login")
+    assert page.request.get(f"{dashboard.url}/api/state").status == 401
+    refused = page.evaluate(
+        """url => new Promise(done => {
+            const ws = new WebSocket(url);
+            ws.onopen = () => done("opened");
+            ws.onerror = () => done("refused");
+        })""",
+        dashboard.url.replace("http", "ws") + "/ws",
+    )
+    assert refused == "refused"
+
+    page.fill("#token", "not-the-token-at-all")
+    page.click("button[type=submit]")
+    expect(page.locator(".error")).to_have_text("Wrong token.")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{dashboard.url}/")
+    card = page.locator(f'.card[data-camera="{message_source.camera}"]')
+    expect(card).to_have_attribute("data-status", "live")
+    expect(card.locator('.face[data-face-id="1"] .face-label')).to_have_text("happy")
+    (cookie,) = page.context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""  # script on the page cannot read the session
+
+    page.context.clear_cookies()  # the session ends: the page goes back to sign in by itself
+    page.evaluate("socket.close()")
+    expect(page).to_have_url(f"{dashboard.url}/login")
     assert page.errors == []
 
 

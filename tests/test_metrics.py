@@ -61,7 +61,8 @@ def test_run_serves_metrics_that_move_with_the_stream(make_clip, model_dir: Path
 def test_metrics_address_is_checked_and_a_busy_port_is_one_line(make_clip, model_dir: Path) -> None:
     assert listen_address("127.0.0.1:9100") == ("127.0.0.1", 9100)
     assert listen_address("[::1]:9100") == ("::1", 9100)
-    for bad in ("9100", "host:", "host:99999", ":80"):
+    assert listen_address("9100") == ("127.0.0.1", 9100)  # a bare port stays on loopback
+    for bad in ("host:", "host:99999", ":80"):
         with pytest.raises(argparse.ArgumentTypeError, match="HOST:PORT"):
             listen_address(bad)
     with socket.socket() as busy:

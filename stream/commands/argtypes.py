@@ -54,6 +54,16 @@ def attempts(text: str) -> int | None:
     return value
 
 
+def retention_days(text: str) -> float | None:
+    """A number of days to keep, or ``forever`` (None)."""
+    if text == "forever":
+        return None
+    value = _number(text, float, "a number of days or 'forever'")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0 days, or 'forever'")
+    return value
+
+
 def add_curve_client_options(parser: argparse.ArgumentParser) -> None:
     """The keys a subscriber needs for a CURVE-encrypted publisher (``emostream keys``)."""
     parser.add_argument("--curve-secret", type=Path, metavar="FILE", help="client secret key")
@@ -78,6 +88,6 @@ def add_metrics_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--metrics",
         type=listen_address,
         metavar="HOST:PORT",
-        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; "
-        "e.g. 127.0.0.1:9100)",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; a bare PORT "
+        "is 127.0.0.1:PORT)",
     )

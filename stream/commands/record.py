@@ -9,8 +9,8 @@ import logging
 from stream.commands.argtypes import (
     add_curve_client_options,
     add_metrics_option,
-    non_negative,
     positive_seconds,
+    retention_days,
 )
 from stream.metrics import MetricsServer, RecordMetrics
 from stream.publish.subscriber import Subscriber
@@ -20,6 +20,9 @@ from stream.store.recorder import Recorder
 log = logging.getLogger(__name__)
 
 POLL_S = 0.1
+DEFAULT_KEEP_DAYS = 30.0
+"""A month of history, unless asked: expressions of identifiable people are personal data, kept
+no longer than the dashboard's day view and a month's look back need."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "frame, track, label, confidence, probabilities, quality) and one row per camera "
             "per minute (frames, faces, share of each expression, mean confidence, missed "
             "frames). Batched transactions, once a second; SQLite in WAL mode survives kill -9 "
-            "with at most the last batch lost. Tables: stream/store/schema.py."
+            "with at most the last batch lost. Rows older than --keep-days are deleted. A new "
+            "SQLite file is created readable by its owner alone (mode 0600). No images are "
+            "stored. Tables: stream/store/schema.py."
         ),
     )
     parser.add_argument(
@@ -44,7 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="an SQLite file (created when missing) or a postgresql:// URL",
     )
     parser.add_argument(
-        "--keep-days", type=non_negative, metavar="N", help="delete rows older than N days"
+        "--keep-days",
+        type=retention_days,
+        default=DEFAULT_KEEP_DAYS,
+        metavar="N|forever",
+        help="delete rows older than N days, checked hourly (default: %(default)s; 'forever' "
+        "keeps every row)",
     )
     parser.add_argument(
         "--batch-s", type=positive_seconds, default=1.0, metavar="S", help="seconds per batch"

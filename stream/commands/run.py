@@ -120,6 +120,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     local.add_argument("--record", type=Path, metavar="OUT.mp4", help="write an annotated video")
     local.add_argument("--show", action="store_true", help="open a preview window")
     local.add_argument(
+        "--blur-faces",
+        action="store_true",
+        help="blur every face in --record's video, --show's window and --preview-fps's JPEGs",
+    )
+    local.add_argument(
         "--max-frames", type=positive_int, default=None, help="stop after this many frames"
     )
 
@@ -258,6 +263,7 @@ def run_pipeline(
                 max_frames=args.max_frames,
                 max_seconds=max_seconds,
                 preview_fps=args.preview_fps,
+                blur_faces=args.blur_faces,
                 restarts=restarts,
             ),
             recorder,

@@ -1,5 +1,8 @@
 """The dashboard's ASGI app: the page, ``/api/state``, ``/api/history``, ``/healthz``, ``/ws``.
 
+With credentials, :class:`~stream.dashboard.auth.RequireAuth` guards all of them but ``/healthz``
+and adds ``/login`` and ``/logout``.
+
 Each WebSocket client gets the newest full state, at most ``PUSH_INTERVAL_S`` apart and at least
 once a second (so "stale" appears without new messages). A slow browser only delays itself: it
 skips the states it was too slow for instead of queueing them.
@@ -20,12 +23,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from stream.dashboard.auth import Credentials, FailureLimiter, RequireAuth
 from stream.dashboard.feed import Feed
 from stream.dashboard.state import DashboardState
 from stream.store.database import StoreError
@@ -81,8 +86,15 @@ def create_app(
     feed: Feed,
     clock: Callable[[], float] = time.time,
     history: History | None = None,
+    credentials: Credentials | None = None,
+    limiter: FailureLimiter | None = None,
 ) -> Starlette:
-    """The app; its lifespan runs ``feed`` into ``state`` and closes the feed on shutdown."""
+    """The app; its lifespan runs ``feed`` into ``state`` and closes the feed on shutdown.
+
+    With ``credentials`` every route but ``/healthz`` and the sign-in needs them (see
+    :mod:`stream.dashboard.auth`); without, the app is open, which the command allows on
+    loopback only.
+    """
     changes = Changes(state)
     cache = HistoryCache(history) if history is not None else None
 
@@ -151,4 +163,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(RequireAuth, credentials=credentials, limiter=limiter)]
+        if credentials is not None
+        else [],
     )

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import signal
 import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -37,13 +40,41 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def build_server(app: Starlette) -> uvicorn.Server:
+@dataclass(frozen=True)
+class Tls:
+    """A certificate chain and its key in PEM files, for HTTPS and WSS."""
+
+    cert: Path
+    key: Path
+
+    def check(self) -> None:
+        """Load both once now, so a bad file is one line before the server starts."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.cert, self.key)
+        except FileNotFoundError as exc:
+            raise DashboardError(f"no such TLS file {exc.filename}") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise DashboardError(
+                f"cannot use --tls-cert {self.cert} with --tls-key {self.key}: "
+                f"{getattr(exc, 'reason', None) or exc.strerror or exc}"
+            ) from None
+
+
+def build_server(app: Starlette, tls: Tls | None = None) -> uvicorn.Server:
     """A uvicorn server for ``app``; quiet, because the command prints its own address line."""
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=tls.cert if tls else None,
+        ssl_keyfile=tls.key if tls else None,
+    )
     return uvicorn.Server(config)
 
 
-def serve(app: Starlette, sock: socket.socket) -> None:
+def serve(app: Starlette, sock: socket.socket, tls: Tls | None = None) -> None:
     """Serve until Ctrl-C or SIGTERM.
 
     After a graceful shutdown uvicorn raises the stopping signal again under the handler it
@@ -52,6 +83,6 @@ def serve(app: Starlette, sock: socket.socket) -> None:
     """
     previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
-        build_server(app).run(sockets=[sock])
+        build_server(app, tls).run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, previous)

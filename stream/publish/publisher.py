@@ -16,6 +16,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from stream.errors import PublishError
+from stream.loopback import endpoint_is_local
 from stream.publish.closable import Closable
 from stream.publish.curve import secure_server
 
@@ -25,9 +26,19 @@ _LINGER_MS = 500
 _POLL_SLICE_S = 0.1
 
 
-def attach(socket: zmq.Socket, endpoint: str, connect: bool) -> str:
-    """Bind or connect ``socket``; returns the actual endpoint (``tcp://127.0.0.1:*`` resolved)."""
+def attach(socket: zmq.Socket, endpoint: str, connect: bool, secured: bool = False) -> str:
+    """Bind or connect ``socket``; returns the actual endpoint (``tcp://127.0.0.1:*`` resolved).
+
+    Binding beyond loopback without CURVE (``secured``) works, and says loudly that anyone who
+    reaches the port reads every face's expression.
+    """
     verb = "connect to" if connect else "bind"
+    if not connect and not secured and not endpoint_is_local(endpoint):
+        log.warning(
+            "%s is open to the network without CURVE: anyone who reaches it reads the labels "
+            "(emostream keys makes a key pair; see the README's privacy section)",
+            endpoint,
+        )
     try:
         if connect:
             socket.connect(endpoint)
@@ -88,7 +99,9 @@ class Publisher(Closable):
         try:
             if curve_secret is not None and curve_clients is not None:
                 self._authenticator = secure_server(self._socket, curve_secret, curve_clients)
-            self._endpoint = attach(self._socket, endpoint, connect)
+            self._endpoint = attach(
+                self._socket, endpoint, connect, secured=self._authenticator is not None
+            )
         except BaseException:
             self.close()
             raise

@@ -9,7 +9,10 @@ transaction, so a batch is in the store whole or not at all.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,8 @@ from typing import Any
 
 from stream.errors import EmostreamError, first_line
 from stream.store.schema import SCHEMA_VERSION, TABLES
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(EmostreamError):
@@ -59,6 +64,26 @@ def is_postgres(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
 
 
+def create_private(path: Path) -> None:
+    """Create an SQLite file readable by its owner alone, before SQLite creates it.
+
+    It holds people's expressions over days. SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's own mode, so making the file 0600 from its first byte covers all three. An
+    existing file keeps its mode, with a warning when others can read it.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            log.warning(
+                "%s is open to group or others (mode %03o); chmod 600 %s keeps it private",
+                path,
+                mode,
+                path,
+            )
+
+
 def redact(target: str) -> str:
     """``target`` without a password, for messages."""
     if not is_postgres(target) or "@" not in target:
@@ -80,6 +105,7 @@ class Store:
                 self._db: Any = psycopg.connect(target, connect_timeout=10)
             else:
                 path = Path(target)
+                create_private(path)
                 self._db = sqlite3.connect(path, timeout=5.0, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")

@@ -14,7 +14,9 @@
     missed, from gaps in ``frame``). Keyed on ``(camera, minute)``; a minute that spans two
     batches is merged.
 
-``--keep-days N`` deletes rows older than N days from both tables.
+``record --keep-days N`` (default 30, or ``forever``) deletes rows older than N days from both
+tables, hourly. No table holds an image: a face is a box-free row of labels and numbers, tied to a
+person only by the camera, the time and the track.
 """
 
 from __future__ import annotations

@@ -354,6 +354,7 @@ async function loadHistory() {
     try {
       const response = await fetch(`/api/history?window=${name}`, { cache: "no-store" });
       if (response.status === 404) return; // no --db: no history on this dashboard
+      if (response.status === 401) return signIn();
       document.getElementById("history").hidden = false;
       answer = await response.json();
       if (!response.ok) throw new Error(answer.error || response.statusText);
@@ -378,6 +379,12 @@ function render(state) {
 }
 
 let socket = null;
+
+// With --auth-file, a session that expired or a token that changed sends the page to sign in.
+function signIn() {
+  location.assign("/login");
+}
+
 let lastMessageAt = 0;
 let retryMs = 500;
 
@@ -403,8 +410,14 @@ function connect() {
       console.error("could not render a state update", err);
     }
   };
-  socket.onclose = () => {
+  socket.onclose = async () => {
     offline(true);
+    // A refused handshake looks like any other close: ask over HTTP whether the session ended.
+    try {
+      if ((await fetch("/api/state", { cache: "no-store" })).status === 401) return signIn();
+    } catch (err) {
+      // the server is down: keep retrying below
+    }
     setTimeout(connect, retryMs);
     retryMs = Math.min(retryMs * 2, 5000);
   };
