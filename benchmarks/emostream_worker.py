@@ -32,10 +32,10 @@ def main() -> int:
 
     import cv2
 
-    from stream.cli import quiet_native_logs
     from stream.faces.detector import FaceDetector
     from stream.faces.tracker import IouTracker
     from stream.models import load_models
+    from stream.process import quiet_native_logs
     from stream.publish import schema
     from stream.recognizer import Recognizer
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from benchmarks.context import ROOT, make_context
 from benchmarks.report import Section, machine_header
-from stream.cli import quiet_native_logs
 from stream.errors import EmostreamError
+from stream.process import quiet_native_logs
 
 log = logging.getLogger("benchmarks")
 

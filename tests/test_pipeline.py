@@ -138,15 +138,14 @@ def test_sigterm_while_starting_up_exits_cleanly(
     monkeypatch: pytest.MonkeyPatch, make_clip
 ) -> None:
     """A real SIGTERM arriving while the models load ends ``run`` with 130, not death by signal."""
-    from stream import cli
-    from stream.commands import run
+    from stream import assemble, cli
 
     def load_while_stopped(*_: object) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler interrupts this
         raise AssertionError("SIGTERM did not interrupt start-up")
 
-    monkeypatch.setattr(run, "load_models", load_while_stopped)
+    monkeypatch.setattr(assemble, "load_models", load_while_stopped)
     before = signal.getsignal(signal.SIGTERM)
     clip = make_clip(frames=2)
 

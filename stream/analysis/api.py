@@ -15,60 +15,19 @@ smoothing, so its labels and boxes are the ones ``run`` would publish for that f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stream.analysis.results import FaceResult, FrameResult
+from stream.analysis.rows import frame_rows, to_table
+from stream.assemble import RecognizerOptions, open_detector, open_models, video_recognizer
 from stream.errors import SourceError
-from stream.faces.detector import FaceDetector
-from stream.faces.tracker import IouTracker
-from stream.family import resolve_model_dir
-from stream.models import Models, load_models
+from stream.models import Models
 from stream.publish.closable import Closable
-from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Face, Recognizer
+from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
 from stream.sources import open_source
-
-
-@dataclass(frozen=True)
-class FaceResult:
-    """One face: its track id, normalised box ``(x, y, w, h)``, label and all probabilities."""
-
-    track: int
-    box: tuple[float, float, float, float]
-    score: float
-    label: str
-    confidence: float
-    probs: dict[str, float]
-    quality: float
-    uncertain: bool
-
-    @classmethod
-    def of(cls, face: Face, labels: tuple[str, ...]) -> FaceResult:
-        """From the same message ``run`` publishes, so both round and label alike."""
-        message = face.to_message(labels, send_code=False)
-        return cls(
-            track=message["id"],
-            box=tuple(message["box"]),  # type: ignore[arg-type]
-            score=message["score"],
-            label=message["label"],
-            confidence=message["confidence"],
-            probs=message["probs"],
-            quality=message["quality"],
-            uncertain=message["uncertain"],
-        )
-
-
-@dataclass(frozen=True)
-class FrameResult:
-    """One frame of a source: its index, its time in the recording (None for images), its faces."""
-
-    source: str
-    frame: int
-    time_s: float | None
-    faces: list[FaceResult]
-
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -96,16 +55,22 @@ class Analyzer(Closable):
         quality_every: int = VIDEO_QUALITY_EVERY,
         min_quality: float | None = None,
     ) -> None:
-        model_dir = resolve_model_dir(model, models)
-        self.models: Models = load_models(model_dir, delegate, threads)
+        self._options = RecognizerOptions(
+            model=model,
+            models=Path(models) if models is not None else None,
+            delegate=delegate,
+            threads=threads,
+            detector=detector,
+            min_score=min_score,
+            max_faces=max_faces,
+            smoothing=smoothing,
+            detect_every=detect_every,
+            quality_every=quality_every,
+            min_quality=min_quality,
+        )
+        self.models: Models = open_models(self._options)[1]
         self.labels: tuple[str, ...] = self.models.manifest.labels
-        self.detector = FaceDetector(detector, min_score, max_faces)
-        self._video_options = {
-            "min_quality": min_quality,
-            "detect_every": detect_every,
-            "quality_every": quality_every,
-        }
-        self._smoothing = smoothing
+        self.detector = open_detector(self._options)
         self._still = Recognizer(self.models, self.detector, min_quality=min_quality)
 
     def image(self, bgr: np.ndarray) -> list[FaceResult]:
@@ -125,9 +90,7 @@ class Analyzer(Closable):
         if not Path(path).exists():  # a recording, not a camera index or a stream URL
             raise SourceError(f"{path}: no such file or folder")
         source = open_source(str(path))
-        recognizer = Recognizer(
-            self.models, self.detector, IouTracker(alpha=self._smoothing), **self._video_options
-        )
+        recognizer = video_recognizer(self.models, self.detector, self._options)
         total = source.info.frame_count
         try:
             while (frame := source.read()) is not None:
@@ -146,8 +109,6 @@ class Analyzer(Closable):
     def table(self, path: str | Path) -> Any:
         """:meth:`video` as rows (see :mod:`stream.analysis.rows`): a pandas DataFrame when pandas
         is installed, else a list of dicts."""
-        from stream.analysis.rows import frame_rows, to_table
-
         rows = [row for frame in self.video(path) for row in frame_rows(frame, self.labels)]
         return to_table(rows, self.labels)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from stream.analysis.api import FrameResult
+from stream.analysis.results import FrameResult
 from stream.errors import EmostreamError
 
 FORMATS = (".csv", ".jsonl", ".parquet")

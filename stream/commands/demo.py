@@ -11,8 +11,9 @@ import argparse
 import logging
 import threading
 
+from stream.assemble import PipelineConfig, run_pipeline
 from stream.commands.argtypes import positive_seconds
-from stream.commands.run import add_pipeline_arguments, run_pipeline
+from stream.commands.run import add_pipeline_arguments
 from stream.commands.subscribe import HEADER, format_row
 from stream.publish.schema import frame_topic, stats_topic
 from stream.publish.subscriber import Subscriber
@@ -57,18 +58,21 @@ def _show(subscriber: Subscriber, stop: threading.Event) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     camera = args.camera_id or CAMERA
+    config = PipelineConfig.from_options(
+        vars(args), source="demo", camera_id=camera, max_seconds=args.seconds
+    )
     if args.connect:
         log.info(
             "publishing into %s: subscribe to the broker's backend to see results", args.connect
         )
-        return run_pipeline(args, "demo", camera, max_seconds=args.seconds)
+        return run_pipeline(config)
     topics = (frame_topic(camera).decode(), stats_topic(camera).decode())
     stop = threading.Event()
     with Subscriber(args.publish, topics) as watch:
         viewer = threading.Thread(target=_show, args=(watch, stop), daemon=True)
         viewer.start()
         try:
-            return run_pipeline(args, "demo", camera, max_seconds=args.seconds)
+            return run_pipeline(config)
         finally:
             stop.set()
             viewer.join(timeout=2)

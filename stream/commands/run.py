@@ -1,15 +1,17 @@
-"""``emostream run``: the pipeline on a camera, stream, file or images, published over ZeroMQ."""
+"""``emostream run``: the pipeline on a camera, stream, file or images, published over ZeroMQ.
+
+This module only parses ``run``'s options; :mod:`stream.assemble` builds and runs the pipeline,
+and :mod:`stream.site` a site of cameras.
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import shlex
-import signal
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from stream.assemble import DEFAULT_ENDPOINT, PipelineConfig, run_pipeline, stop_on_signals
 from stream.codes.delegates import DELEGATES
 from stream.commands.argtypes import (
     add_metrics_option,
@@ -21,20 +23,8 @@ from stream.commands.argtypes import (
 )
 from stream.errors import EmostreamError
 from stream.faces.detector import MODELS as DETECTOR_MODELS
-from stream.faces.detector import FaceDetector
-from stream.faces.tracker import IouTracker
-from stream.family import resolve_model_dir
-from stream.metrics import MetricsServer, PipelineMetrics
-from stream.models import load_models
-from stream.outputs import Recorder, Window
-from stream.pipeline import Pipeline, PipelineOptions
-from stream.publish.publisher import Publisher
-from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
-from stream.sources import ReconnectPolicy, camera_id_for, open_source
-
-log = logging.getLogger(__name__)
-
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
+from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
+from stream.sources import camera_id_for
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,128 +175,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-@contextlib.contextmanager
-def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM call ``stop``: a pipeline ends after its current frame and a site stops
-    its cameras, so outputs close cleanly."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda *_: stop())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def build_publisher(args: argparse.Namespace) -> Publisher:
-    return Publisher(
-        endpoint=args.connect or args.publish,
-        connect=bool(args.connect),
-        sndhwm=args.sndhwm,
-        wait_subscribers=args.wait_subscribers,
-        curve_secret=args.curve_secret,
-        curve_clients=args.curve_clients,
-    )
-
-
-def run_pipeline(
-    args: argparse.Namespace,
-    source_spec: str,
-    camera_id: str,
-    max_seconds: float | None = None,
-    restarts: int = 0,
-) -> int:
-    """Open everything ``args`` asks for, run until the source ends or a signal, close it all.
-
-    ``restarts`` is how often a site's supervisor has restarted this camera, for its heartbeat.
-    """
-    if args.wait_subscribers < 0:
-        raise EmostreamError("--wait-subscribers cannot be negative")
-    with contextlib.ExitStack() as stack:
-        window = Window(f"emostream {camera_id}") if args.show else None
-        if window is not None:
-            stack.callback(window.close)
-        model_dir = resolve_model_dir(args.model, args.models)
-        models = load_models(model_dir, args.delegate, args.threads)
-        publisher = build_publisher(args)
-        stack.callback(publisher.close)
-        source = open_source(
-            source_spec,
-            realtime=getattr(args, "realtime", False),
-            loop=getattr(args, "loop", False),
-            reconnect=ReconnectPolicy(max_attempts=getattr(args, "reconnect_attempts", None)),
-            transport=getattr(args, "rtsp_transport", "tcp"),
-        )
-        stack.callback(source.close)
-        recorder = Recorder(args.record, source.info.fps or 25.0) if args.record else None
-        if recorder is not None:
-            stack.callback(recorder.close)
-        detector = FaceDetector(args.detector, args.min_score, args.max_faces)
-        stack.callback(detector.close)
-        recognizer = Recognizer(
-            models,
-            detector,
-            IouTracker(alpha=args.smoothing),
-            min_quality=args.min_quality,
-            detect_every=args.detect_every,
-            quality_every=args.quality_every,
-        )
-        metrics = PipelineMetrics(camera_id, lambda: pipeline.stats()) if args.metrics else None
-        pipeline = Pipeline(
-            source,
-            recognizer,
-            publisher,
-            PipelineOptions(
-                camera_id,
-                send_codes=args.send_codes,
-                max_frames=args.max_frames,
-                max_seconds=max_seconds,
-                preview_fps=args.preview_fps,
-                blur_faces=args.blur_faces,
-                restarts=restarts,
-            ),
-            recorder,
-            window,
-            on_frame=metrics.frame if metrics else None,
-        )
-        if metrics is not None:
-            metrics.describe_model(
-                models=str(model_dir),
-                encoder_sha256=models.manifest.models["encoder"]["sha256"][:12],
-                detector=args.detector,
-                delegate=args.delegate,
-            )
-            stack.callback(MetricsServer(metrics.registry, args.metrics).close)
-        with stop_on_signals(pipeline.stop):
-            if args.wait_subscribers:
-                log.info(
-                    "waiting for %d subscriber(s) on %s", args.wait_subscribers, publisher.endpoint
-                )
-                joined = publisher.wait_for_subscribers(
-                    args.wait_subscribers, args.wait_timeout, cancelled=lambda: pipeline.stopping
-                )
-                if not joined:
-                    if pipeline.stopping:
-                        return 130
-                    raise EmostreamError(
-                        f"no {args.wait_subscribers} subscriber(s) within {args.wait_timeout} s"
-                    )
-            log.info(
-                "publishing %s on %s as emostream/%s", source_spec, publisher.endpoint, camera_id
-            )
-            counters = pipeline.run()
-        log.info(
-            "%d frames, %d faces, %d published, %d dropped at the socket, %d bad frames",
-            counters.frames,
-            counters.faces,
-            counters.published,
-            publisher.dropped,
-            counters.errors,
-        )
-    return 0
-
-
 def handle(args: argparse.Namespace) -> int:
     if args.config is not None:
         return run_site(args)
@@ -314,7 +182,8 @@ def handle(args: argparse.Namespace) -> int:
         raise EmostreamError("--check needs --config SITE.toml")
     if not args.source:
         raise EmostreamError("say what to read: --source SOURCE, or --config SITE.toml")
-    return run_pipeline(args, args.source, args.camera_id or camera_id_for(args.source))
+    camera_id = args.camera_id or camera_id_for(args.source)
+    return run_pipeline(PipelineConfig.from_options(vars(args), camera_id=camera_id))
 
 
 def run_site(args: argparse.Namespace) -> int:

@@ -33,12 +33,6 @@ def attach(socket: zmq.Socket, endpoint: str, connect: bool, secured: bool = Fal
     reaches the port reads every face's expression.
     """
     verb = "connect to" if connect else "bind"
-    if not connect and not secured and not endpoint_is_local(endpoint):
-        log.warning(
-            "%s is open to the network without CURVE: anyone who reaches it reads the labels "
-            "(emostream keys makes a key pair; see the README's privacy section)",
-            endpoint,
-        )
     try:
         if connect:
             socket.connect(endpoint)
@@ -46,7 +40,14 @@ def attach(socket: zmq.Socket, endpoint: str, connect: bool, secured: bool = Fal
             socket.bind(endpoint)
     except zmq.ZMQError as exc:
         raise PublishError(f"cannot {verb} {endpoint}: {exc.strerror}") from None
-    return socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    bound = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    if not connect and not secured and not endpoint_is_local(bound):
+        log.warning(
+            "%s is open to the network without CURVE: anyone who reaches it reads the labels "
+            "(emostream keys makes a key pair; see the README's privacy section)",
+            bound,
+        )
+    return bound
 
 
 class Publisher(Closable):

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+from typing import Any
 
 _ORPHAN_CHECK_S = 1.0
 
@@ -29,28 +30,34 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def camera_main(argv: list[str], frontend: str, restarts: int, level: int) -> None:
-    """``emostream run`` with ``argv``, publishing into the broker at ``frontend``; exits."""
+def camera_main(options: dict[str, Any], frontend: str, restarts: int, level: int) -> None:
+    """The pipeline of ``options`` (a :class:`~stream.assemble.PipelineConfig`'s fields), publishing
+    into the broker at ``frontend``; exits.
+
+    Plain values travel to the new process, so it imports the pipeline's modules only here,
+    after it has left the terminal's process group: a Ctrl-C during those imports is the
+    supervisor's alone.
+    """
     os.setpgid(0, 0)
     signal.signal(signal.SIGTERM, _interrupt)
     threading.Thread(
         target=_stop_when_orphaned, args=(os.getppid(),), daemon=True, name="orphan-check"
     ).start()
-    from stream.cli import exit_now_if_threads_linger, quiet_native_logs
-    from stream.commands.run import build_run_parser, run_pipeline
+    from stream.assemble import PipelineConfig, run_pipeline
     from stream.errors import EmostreamError
+    from stream.process import exit_now_if_threads_linger, quiet_native_logs
 
-    args = build_run_parser().parse_args([*argv, "--connect", frontend])
+    config = PipelineConfig(**options | {"connect": frontend, "restarts": restarts})
     if level > logging.DEBUG:
         quiet_native_logs()
     logging.basicConfig(
         level=level,
-        format=f"%(asctime)s %(levelname)s camera={args.camera_id} %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s camera={config.camera_id} %(name)s: %(message)s",
     )
     try:
-        code = run_pipeline(args, args.source, args.camera_id, restarts=restarts)
+        code = run_pipeline(config)
     except EmostreamError as exc:
-        logging.getLogger("stream.site").error("camera %s: %s", args.camera_id, exc)
+        logging.getLogger("stream.site").error("camera %s: %s", config.camera_id, exc)
         code = exc.exit_code
     except KeyboardInterrupt:
         code = 0

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stream.assemble import PipelineConfig
 from stream.errors import EmostreamError
 from stream.metrics import listen_address
 
@@ -52,11 +53,12 @@ class SiteError(EmostreamError):
 
 @dataclass(frozen=True)
 class Camera:
-    """One camera: its id and the ``run`` arguments its process gets (without ``--connect``)."""
+    """One camera: its id, its pipeline's config, and the same as a ``run`` command line."""
 
     camera_id: str
     argv: tuple[str, ...]
-    args: argparse.Namespace
+    """What ``emostream run`` would be given for this camera alone (``--check`` prints it)."""
+    config: PipelineConfig
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def _camera(
         args = parser.parse_args(argv)
     except SiteError as exc:
         raise SiteError(f"{path}: [{where}]: {exc}") from None
-    return Camera(camera_id, tuple(argv), args)
+    return Camera(camera_id, tuple(argv), PipelineConfig.from_options(vars(args)))
 
 
 def _site(path: Path, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,7 +218,7 @@ def _check_ports(path: Path, site: Mapping[str, Any], cameras: list[Camera]) -> 
     if site.get("metrics"):
         taken[site["metrics"]] = "[site]"
     for camera in cameras:
-        address = camera.args.metrics
+        address = camera.config.metrics
         if address is None:
             continue
         if address in taken:

@@ -21,7 +21,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -122,7 +122,12 @@ class Supervisor:
     def _start(self, camera: CameraProcess) -> None:
         camera.process = self._context.Process(
             target=camera_main,
-            args=(list(camera.camera.argv), self.broker.frontend, camera.restarts, self._level()),
+            args=(
+                asdict(camera.camera.config),
+                self.broker.frontend,
+                camera.restarts,
+                self._level(),
+            ),
             name=f"camera-{camera.camera.camera_id}",
         )
         camera.process.start()

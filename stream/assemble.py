@@ -1,0 +1,228 @@
+"""One place that turns plain options into a running pipeline: source → faces → codes → labels
+→ publish, with its metrics and local outputs.
+
+Nothing here reads argv. ``run`` and ``demo`` parse their options and hand a
+:class:`PipelineConfig` to :func:`run_pipeline`; a site's camera process gets its config from the
+site file; the ``Analyzer`` shares :func:`open_models`, :func:`open_detector` and
+:func:`video_recognizer`. So a command module stays a thin layer over this one, as uvicorn's CLI
+is over its ``Config`` and ``Server``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from stream.errors import EmostreamError
+from stream.faces.detector import FaceDetector
+from stream.faces.tracker import IouTracker
+from stream.family import resolve_model_dir
+from stream.metrics import MetricsServer, PipelineMetrics
+from stream.models import Models, load_models
+from stream.outputs import Recorder, Window
+from stream.pipeline import Pipeline, PipelineOptions
+from stream.publish.publisher import Publisher
+from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
+from stream.sources import ReconnectPolicy, open_source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
+
+
+@dataclass(frozen=True)
+class RecognizerOptions:
+    """Which models, where they run, and how faces are found and followed."""
+
+    model: str | None = None
+    """A member of the installed family; None: the family's default (or ``models``)."""
+    models: Path | None = None
+    """A model folder of its own, instead of a family member."""
+    delegate: str = "cpu"
+    threads: int = 2
+    detector: str = "short"
+    min_score: float = 0.5
+    max_faces: int = 8
+    smoothing: float = 0.4
+    detect_every: int = VIDEO_DETECT_EVERY
+    quality_every: int = VIDEO_QUALITY_EVERY
+    min_quality: float | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], **overrides: Any) -> Self:
+        """The fields named in ``options`` (say ``vars(args)``), others at their defaults."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in options.items() if k in names} | overrides)
+
+
+@dataclass(frozen=True)
+class PipelineConfig(RecognizerOptions):
+    """Everything one camera's pipeline needs, as plain values with their defaults in one place."""
+
+    source: str = "demo"
+    camera_id: str = "demo"
+    publish: str = DEFAULT_ENDPOINT
+    connect: str | None = None
+    """Connect into a broker's frontend here instead of binding ``publish``."""
+    send_codes: bool = False
+    sndhwm: int = 100
+    wait_subscribers: int = 0
+    wait_timeout: float | None = None
+    preview_fps: float = 0.0
+    curve_secret: Path | None = None
+    curve_clients: Path | None = None
+    metrics: tuple[str, int] | None = None
+    record: Path | None = None
+    show: bool = False
+    blur_faces: bool = False
+    max_frames: int | None = None
+    max_seconds: float | None = None
+    realtime: bool = False
+    loop: bool = False
+    reconnect_attempts: int | None = None
+    """Tries per outage of a live source; None: forever."""
+    rtsp_transport: str = "tcp"
+    restarts: int = 0
+    """How often a site's supervisor has restarted this camera, for its heartbeat."""
+
+
+def open_models(options: RecognizerOptions) -> tuple[Path, Models]:
+    model_dir = resolve_model_dir(options.model, options.models)
+    return model_dir, load_models(model_dir, options.delegate, options.threads)
+
+
+def open_detector(options: RecognizerOptions) -> FaceDetector:
+    return FaceDetector(options.detector, options.min_score, options.max_faces)
+
+
+def video_recognizer(
+    models: Models, detector: FaceDetector, options: RecognizerOptions
+) -> Recognizer:
+    """A recognizer that follows faces from frame to frame, as ``run`` and ``analyze`` do."""
+    return Recognizer(
+        models,
+        detector,
+        IouTracker(alpha=options.smoothing),
+        min_quality=options.min_quality,
+        detect_every=options.detect_every,
+        quality_every=options.quality_every,
+    )
+
+
+def build_publisher(config: PipelineConfig) -> Publisher:
+    return Publisher(
+        endpoint=config.connect or config.publish,
+        connect=bool(config.connect),
+        sndhwm=config.sndhwm,
+        wait_subscribers=config.wait_subscribers,
+        curve_secret=config.curve_secret,
+        curve_clients=config.curve_clients,
+    )
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``stop``: a pipeline ends after its current frame and a site stops
+    its cameras, so outputs close cleanly."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_pipeline(config: PipelineConfig) -> int:
+    """Open everything ``config`` asks for, run until the source ends or a signal, close it all."""
+    if config.wait_subscribers < 0:
+        raise EmostreamError("--wait-subscribers cannot be negative")
+    with contextlib.ExitStack() as stack:
+        window = Window(f"emostream {config.camera_id}") if config.show else None
+        if window is not None:
+            stack.callback(window.close)
+        model_dir, models = open_models(config)
+        publisher = build_publisher(config)
+        stack.callback(publisher.close)
+        source = open_source(
+            config.source,
+            realtime=config.realtime,
+            loop=config.loop,
+            reconnect=ReconnectPolicy(max_attempts=config.reconnect_attempts),
+            transport=config.rtsp_transport,
+        )
+        stack.callback(source.close)
+        recorder = Recorder(config.record, source.info.fps or 25.0) if config.record else None
+        if recorder is not None:
+            stack.callback(recorder.close)
+        detector = open_detector(config)
+        stack.callback(detector.close)
+        metrics = (
+            PipelineMetrics(config.camera_id, lambda: pipeline.stats()) if config.metrics else None
+        )
+        pipeline = Pipeline(
+            source,
+            video_recognizer(models, detector, config),
+            publisher,
+            PipelineOptions(
+                config.camera_id,
+                send_codes=config.send_codes,
+                max_frames=config.max_frames,
+                max_seconds=config.max_seconds,
+                preview_fps=config.preview_fps,
+                blur_faces=config.blur_faces,
+                restarts=config.restarts,
+            ),
+            recorder,
+            window,
+            on_frame=metrics.frame if metrics else None,
+        )
+        if metrics is not None and config.metrics is not None:
+            metrics.describe_model(
+                models=str(model_dir),
+                encoder_sha256=models.manifest.models["encoder"]["sha256"][:12],
+                detector=config.detector,
+                delegate=config.delegate,
+            )
+            stack.callback(MetricsServer(metrics.registry, config.metrics).close)
+        with stop_on_signals(pipeline.stop):
+            if config.wait_subscribers:
+                log.info(
+                    "waiting for %d subscriber(s) on %s",
+                    config.wait_subscribers,
+                    publisher.endpoint,
+                )
+                joined = publisher.wait_for_subscribers(
+                    config.wait_subscribers,
+                    config.wait_timeout,
+                    cancelled=lambda: pipeline.stopping,
+                )
+                if not joined:
+                    if pipeline.stopping:
+                        return 130
+                    raise EmostreamError(
+                        f"no {config.wait_subscribers} subscriber(s) within {config.wait_timeout} s"
+                    )
+            log.info(
+                "publishing %s on %s as emostream/%s",
+                config.source,
+                publisher.endpoint,
+                config.camera_id,
+            )
+            counters = pipeline.run()
+        log.info(
+            "%d frames, %d faces, %d published, %d dropped at the socket, %d bad frames",
+            counters.frames,
+            counters.faces,
+            counters.published,
+            publisher.dropped,
+            counters.errors,
+        )
+    return 0
