@@ -11,7 +11,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from stream.assemble import DEFAULT_ENDPOINT, PipelineConfig, run_pipeline, stop_on_signals
+from stream.assemble import PipelineConfig, run_pipeline, stop_on_signals
 from stream.codes.delegates import DELEGATES
 from stream.commands.argtypes import (
     add_metrics_option,
@@ -23,8 +23,10 @@ from stream.commands.argtypes import (
 )
 from stream.errors import EmostreamError
 from stream.faces.detector import MODELS as DETECTOR_MODELS
-from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
 from stream.sources import camera_id_for
+
+DEFAULTS = PipelineConfig()
+"""The pipeline's defaults, kept once in :class:`~stream.assemble.PipelineConfig`."""
 
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +36,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--publish",
         metavar="ENDPOINT",
-        default=DEFAULT_ENDPOINT,
-        help=f"bind a PUB socket here (default {DEFAULT_ENDPOINT}: loopback only)",
+        default=DEFAULTS.publish,
+        help=f"bind a PUB socket here (default {DEFAULTS.publish}: loopback only)",
     )
     where.add_argument(
         "--connect", metavar="ENDPOINT", help="connect into a broker's frontend instead of binding"
@@ -43,12 +45,15 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--camera-id", help="topic name (default: derived from the source)")
     out.add_argument("--send-codes", action="store_true", help="add each face's int8 code")
     out.add_argument(
-        "--sndhwm", type=positive_int, default=100, help="messages queued per subscriber"
+        "--sndhwm",
+        type=positive_int,
+        default=DEFAULTS.sndhwm,
+        help="messages queued per subscriber",
     )
     out.add_argument(
         "--wait-subscribers",
         type=int,
-        default=0,
+        default=DEFAULTS.wait_subscribers,
         metavar="N",
         help="start only after N subscribers joined (XPUB), so none misses the first frames",
     )
@@ -58,7 +63,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--preview-fps",
         type=non_negative,
-        default=0.0,
+        default=DEFAULTS.preview_fps,
         metavar="FPS",
         help="also publish an annotated JPEG this often, for dashboards (default: off)",
     )
@@ -69,10 +74,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(model)
     model.add_argument(
         "--delegate",
-        default="cpu",
+        default=DEFAULTS.delegate,
         help=f"where the models run: {', '.join(DELEGATES)} or a delegate library path",
     )
-    model.add_argument("--threads", type=positive_int, default=2, help="CPU threads for models")
+    model.add_argument(
+        "--threads", type=positive_int, default=DEFAULTS.threads, help="CPU threads for models"
+    )
     model.add_argument(
         "--min-quality",
         type=fraction,
@@ -82,24 +89,34 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 
     faces = parser.add_argument_group("faces")
     faces.add_argument(
-        "--detector", choices=sorted(DETECTOR_MODELS), default="short", help="MediaPipe model"
+        "--detector",
+        choices=sorted(DETECTOR_MODELS),
+        default=DEFAULTS.detector,
+        help="MediaPipe model",
     )
-    faces.add_argument("--min-score", type=fraction, default=0.5, help="detection threshold")
-    faces.add_argument("--max-faces", type=positive_int, default=8, help="faces per frame")
     faces.add_argument(
-        "--smoothing", type=fraction, default=0.4, help="weight of the newest frame per track"
+        "--min-score", type=fraction, default=DEFAULTS.min_score, help="detection threshold"
+    )
+    faces.add_argument(
+        "--max-faces", type=positive_int, default=DEFAULTS.max_faces, help="faces per frame"
+    )
+    faces.add_argument(
+        "--smoothing",
+        type=fraction,
+        default=DEFAULTS.smoothing,
+        help="weight of the newest frame per track",
     )
     faces.add_argument(
         "--detect-every",
         type=positive_int,
-        default=VIDEO_DETECT_EVERY,
+        default=DEFAULTS.detect_every,
         metavar="N",
         help="detect on every Nth frame, reusing the last faces in between (1: every frame)",
     )
     faces.add_argument(
         "--quality-every",
         type=positive_int,
-        default=VIDEO_QUALITY_EVERY,
+        default=DEFAULTS.quality_every,
         metavar="N",
         help="rescore each tracked face's reconstruction quality every Nth frame",
     )
@@ -136,7 +153,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="tries per outage of a live source (default: forever)",
     )
     src.add_argument(
-        "--rtsp-transport", choices=("tcp", "udp"), default="tcp", help="RTSP transport"
+        "--rtsp-transport",
+        choices=("tcp", "udp"),
+        default=DEFAULTS.rtsp_transport,
+        help="RTSP transport",
     )
     add_pipeline_arguments(parser)
 
