@@ -33,7 +33,7 @@ train: $(VENV)/.installed-test
 	$(BIN)/python -m train all
 
 benchmark: $(VENV)/.installed-test
-	bash benchmarks/fer_env.sh
+	bash benchmarks/peers/fer_env.sh
 	$(BIN)/python -m benchmarks.run
 
 clean:

@@ -1,5 +1,8 @@
-"""Benchmarks of emostream: speed, memory and accuracy figures for ``benchmarks/RESULTS.md``.
+"""Benchmarks of emostream: speed, accuracy and deployment figures for ``benchmarks/RESULTS.md``.
 
-Throughput and per-stage latency, the ``fer`` package side by side, accuracy through the detection
-path, and encoder latency per delegate. Run them all with ``python -m benchmarks.run``.
+One folder per question: ``speed/`` (how fast, beside the fer package), ``accuracy/`` (how right,
+and at what cost in multiply-accumulates), ``deployment/`` (install, a site, the store, MQTT,
+training cost), ``peers/`` (workers that time each tool in a process of its own) and ``common/``
+(the helpers they share). ``python -m benchmarks`` lists them all and what each writes;
+``python -m benchmarks.run`` runs the Markdown ones together.
 """

@@ -15,25 +15,25 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks.context import ROOT, make_context
-from benchmarks.report import Section, machine_header
+from benchmarks.common.context import ROOT, make_context
+from benchmarks.common.report import Section, machine_header
 from stream.errors import EmostreamError
 from stream.process import quiet_native_logs
 
 log = logging.getLogger("benchmarks")
 
 BENCHMARKS = {
-    "throughput": "benchmarks.throughput",
-    "versus-fer": "benchmarks.versus_fer",
-    "accuracy": "benchmarks.accuracy",
-    "encoder": "benchmarks.encoder_latency",
-    "install": "benchmarks.install",
-    "mqtt": "benchmarks.mqtt_bridge",
-    "analyze": "benchmarks.analyze_files",
-    "site": "benchmarks.site",
-    "store": "benchmarks.store_cost",
-    "family": "benchmarks.family",
-    "mirror": "benchmarks.mirror_video",
+    "throughput": "benchmarks.speed.throughput",
+    "versus-fer": "benchmarks.speed.versus_fer",
+    "accuracy": "benchmarks.accuracy.detection",
+    "encoder": "benchmarks.speed.encoder_latency",
+    "install": "benchmarks.deployment.install",
+    "mqtt": "benchmarks.deployment.mqtt_bridge",
+    "analyze": "benchmarks.speed.analyze_files",
+    "site": "benchmarks.deployment.site",
+    "store": "benchmarks.deployment.store_cost",
+    "family": "benchmarks.accuracy.family",
+    "mirror": "benchmarks.accuracy.mirror_video",
 }
 
 

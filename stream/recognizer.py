@@ -88,7 +88,7 @@ VIDEO_QUALITY_EVERY = 5
 # 8-10 detections a second. On the five clips in ../shared/videos the top labels agree with
 # detecting every frame as often at 3 as at 2 (97.2 % and 97.0 % of 472 frames on the longest, all
 # frames on the others) and the held boxes overlap the fresh ones by IoU 0.975 on average;
-# benchmarks/versus_fer.py reports that agreement with every speed figure.
+# benchmarks/speed/versus_fer.py reports that agreement with every speed figure.
 
 
 class Recognizer:

@@ -105,3 +105,13 @@ def test_the_checks_see_real_arrows() -> None:
     assert "stream.assemble" in edges["stream.commands.run"]
     assert "stream.assemble" in edges["stream.site.camera"]  # a lazy import counts too
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_benchmarks_list_every_benchmark_with_what_it_writes() -> None:
+    from benchmarks.__main__ import WRITES, catalogue
+
+    listed = {name: writes for rows in catalogue().values() for name, _, writes in rows}
+    assert set(WRITES) <= set(listed)  # nothing described that is not there
+    runnable = {name for name in listed if not name.startswith("common.")}
+    assert runnable == set(WRITES)  # every benchmark says what it writes
+    assert all(measures for rows in catalogue().values() for _, measures, _ in rows)

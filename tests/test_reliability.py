@@ -4,7 +4,7 @@ Everything is a real process on real loopback sockets: ``emostream run``, ``brok
 and ``dashboard`` are started as children, clips are written by OpenCV (``tests/conftest.py``),
 the camera is Debian's GStreamer RTSP server (``tests/test_rtsp.py``). Every wait is bounded.
 These tests check behaviour ("frames keep arriving"), never speed; the figures behind them come
-from ``python -m benchmarks.soak`` and are in ``benchmarks/RESULTS.md``.
+from ``python -m benchmarks.speed.soak`` and are in ``benchmarks/RESULTS.md``.
 
 ``EMOSTREAM_SOAK_S`` (default 60) and ``EMOSTREAM_STALL_S`` (default 20) set how long the soak and
 the stalled subscriber last. ``EMOSTREAM_MODELS``, when it names a model folder, is used instead
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import zmq
 
-from benchmarks.soak import Limits, report, soak
+from benchmarks.speed.soak import Limits, report, soak
 from stream.faces.detector import DETECTOR_MANIFEST, default_detector_dir
 from stream.models import MANIFEST, MODEL_NAMES, sha256
 from stream.publish import schema

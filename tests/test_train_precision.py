@@ -87,7 +87,7 @@ def test_the_model_card_names_the_timed_type(tmp_path: Path) -> None:
 
 
 def test_train_step_benchmark_sizes_each_config(tmp_path: Path, capsys) -> None:
-    from benchmarks.train_step import main as train_step
+    from benchmarks.deployment.train_step import main as train_step
     from tests.tiny_models import write_tiny_dataset
 
     config = write_tiny_dataset(tmp_path)
@@ -104,7 +104,7 @@ def test_train_step_benchmark_sizes_each_config(tmp_path: Path, capsys) -> None:
 
 
 def test_train_step_benchmark_names_a_missing_config(capsys) -> None:
-    from benchmarks.train_step import main as train_step
+    from benchmarks.deployment.train_step import main as train_step
 
     assert train_step(["/nowhere/x.toml"]) == 2
     assert capsys.readouterr().err.strip() == "train_step: error: no such config: /nowhere/x.toml"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build .bench-fer-venv/: the `fer` package, pinned, with only what `FER(mtcnn=False)` needs, for the
-# side-by-side benchmark (benchmarks/versus_fer.py runs benchmarks/fer_worker.py in it).
+# side-by-side benchmark (benchmarks/speed/versus_fer.py runs benchmarks/peers/fer_worker.py in it).
 #
 # Why a separate environment: fer's own requirements pull PyTorch (facenet-pytorch, for its MTCNN
 # path), moviepy, pandas and TensorFlow, none of which emostream's runtime may load. So fer goes in
@@ -14,10 +14,10 @@
 # with the same FFmpeg; it needs NumPy 2, and TensorFlow 2.19 takes NumPy up to 2.1.
 #
 # Idempotent: a stamp inside the environment records what was installed; a second run with the same
-# pins only checks that `from fer.fer import FER` still imports. Usage: bash benchmarks/fer_env.sh
+# pins only checks that `from fer.fer import FER` still imports. Usage: bash benchmarks/peers/fer_env.sh
 # (PYTHON=python3.11 and FER_VENV=.bench-fer-venv may be overridden).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 PYTHON=${PYTHON:-python3.11}
 VENV=${FER_VENV:-.bench-fer-venv}

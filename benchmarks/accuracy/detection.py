@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.context import BenchContext
-from benchmarks.report import Section, Table
+from benchmarks.common.context import BenchContext
+from benchmarks.common.report import Section, Table
 from stream.evaluate import (
     Evaluation,
     evaluate_crops,

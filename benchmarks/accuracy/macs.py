@@ -1,7 +1,7 @@
 """Multiply-accumulates per inference of TFLite models (``stream.codes.macs``), as a table.
 
-``python -m benchmarks.macs [MODEL.tflite ...]`` prints the count for each file, by default every
-installed member of the model family and the two face detectors.
+``python -m benchmarks.accuracy.macs [MODEL.tflite ...]`` prints the count for each file, by
+default every installed member of the model family and the two face detectors.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.context import ROOT
+from benchmarks.common.context import ROOT
 from stream.codes.macs import count_macs
 from stream.family import members as family_members
 
@@ -22,7 +22,7 @@ def default_models() -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.macs", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.macs", description=__doc__)
     parser.add_argument("models", nargs="*", type=Path, help="TFLite files (default: shipped)")
     args = parser.parse_args(argv)
     print("| model | M MACs per inference |")

@@ -10,7 +10,7 @@ error (15 bins) against the majority.
 Members run through the runtime's own code (``classify_crops`` with the manifest's temperature);
 fer runs in its own environment (``fer_crops_worker.py``), fed as ``detect_emotions`` feeds it.
 
-``python -m benchmarks.family [--card]``; ``--card`` also writes the table into
+``python -m benchmarks.accuracy.family [--card]``; ``--card`` also writes the table into
 ``models/MODEL_CARD.md`` between its ``<!-- pareto -->`` markers.
 """
 
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.context import ROOT, BenchContext
-from benchmarks.report import Section, Table
-from benchmarks.versus_fer import fer_python
+from benchmarks.common.context import PEERS, ROOT, BenchContext
+from benchmarks.common.report import Section, Table
+from benchmarks.speed.versus_fer import fer_python
 from stream.codes.macs import count_macs, count_params, face_pass_macs
 from stream.family import family_root, members
 from stream.models import load_models
@@ -123,14 +123,15 @@ def measure_fer(val: Val) -> Row | None:
     python = fer_python()
     if not python.exists():
         log.warning(
-            "no fer environment at %s (bash benchmarks/fer_env.sh): fer's row left out", python
+            "no fer environment at %s (bash benchmarks/peers/fer_env.sh): fer's row left out",
+            python,
         )
         return None
     with tempfile.TemporaryDirectory(prefix="emostream-family-") as scratch:
         faces, out = Path(scratch) / "faces.npy", Path(scratch) / "probs.npy"
         np.save(faces, val.faces.images)
         done = subprocess.run(
-            [str(python), str(Path(__file__).with_name("fer_crops_worker.py")), str(faces),
+            [str(python), str(PEERS / "fer_crops_worker.py"), str(faces),
              str(out), "--timed", str(TIMED)],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
@@ -201,13 +202,13 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.family", description=TITLE)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.family", description=TITLE)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--card", action="store_true", help=f"also write the table into {CARD}")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     rows = measure(args.shared)
-    command = shlex.join(["python", "-m", "benchmarks.family", *(argv or sys.argv[1:])])
+    command = shlex.join(["python", "-m", "benchmarks.accuracy.family", *(argv or sys.argv[1:])])
     print(Section(NAME, TITLE, command, tables=[table(rows)], notes=NOTES).markdown())
     if args.card:
         write_card(rows)

@@ -14,7 +14,7 @@ store listens.
 The one-camera site is the reference the four-camera one is read against; it is measured for
 ``REFERENCE_S`` seconds, the four-camera site for ``--seconds`` (ten minutes by default).
 
-``python -m benchmarks.site [--seconds 600] [--cameras 1 4]``
+``python -m benchmarks.deployment.site [--seconds 600] [--cameras 1 4]``
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.context import BenchContext
-from benchmarks.report import Section, Table
+from benchmarks.common.context import BenchContext
+from benchmarks.common.report import Section, Table
 from stream.publish.subscriber import Subscriber
 from tests.test_rtsp import _free_port
 
@@ -197,13 +197,13 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.site", description=TITLE)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.deployment.site", description=TITLE)
     parser.add_argument("--seconds", type=float, default=600.0, help="measured window per site")
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 4], help="site sizes")
-    parser.add_argument("--video", type=Path, default=Path(__file__).parents[2] / "shared" / VIDEO)
+    parser.add_argument("--video", type=Path, default=Path(__file__).parents[3] / "shared" / VIDEO)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = shlex.join(["python", "-m", "benchmarks.site", *(argv or sys.argv[1:])])
+    command = shlex.join(["python", "-m", "benchmarks.deployment.site", *(argv or sys.argv[1:])])
     runs = [
         measure(args.video, n, min(args.seconds, REFERENCE_S) if n == 1 else args.seconds)
         for n in args.cameras

@@ -1,6 +1,6 @@
 """What a training config costs on this machine, before a session is spent finding out.
 
-``python -m benchmarks.train_step [CONFIG.toml ...]`` (default: every config in
+``python -m benchmarks.deployment.train_step [CONFIG.toml ...]`` (default: every config in
 ``train/configs``) times the joint fine-tuning step of each config's network in float32 (the
 median of a few steps on random faces at its batch size, after one untimed step), and scales it
 to an epoch and to the whole fine-tuning stage. A run that outlasts a session resumes, but its
@@ -20,8 +20,8 @@ import math
 import sys
 from pathlib import Path
 
-from benchmarks.context import ROOT
-from benchmarks.report import cpu_model
+from benchmarks.common.context import ROOT
+from benchmarks.common.report import cpu_model
 from train.config import TrainConfig, load_config
 from train.data import IMAGE_SUFFIXES
 from train.model import build_encoder
@@ -70,7 +70,9 @@ def row(path: Path, steps: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.deployment.train_step", description=__doc__
+    )
     parser.add_argument(
         "configs", nargs="*", type=Path, help="training configs (default: train/configs/*.toml)"
     )

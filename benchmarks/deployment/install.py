@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
-from benchmarks.context import ROOT, BenchContext
-from benchmarks.report import Section, Table
+from benchmarks.common.context import ROOT, BenchContext
+from benchmarks.common.report import Section, Table
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +182,15 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.install", description=TITLE)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.deployment.install", description=TITLE
+    )
     parser.add_argument("--before", default=BEFORE, help=f"earlier commit (default {BEFORE})")
     parser.add_argument("--python", default="python3.11", help="interpreter for the venvs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     results, notes = measure(args.before, args.python)
-    command = shlex.join(["python", "-m", "benchmarks.install", *(argv or sys.argv[1:])])
+    command = shlex.join(["python", "-m", "benchmarks.deployment.install", *(argv or sys.argv[1:])])
     print(section(results, notes, command, args.python).markdown())
     return 0 if results else 1
 

@@ -6,7 +6,7 @@ shows as memory that keeps growing after the warm-up (the first seconds allocate
 buffers on purpose); a stall shows as a gap in the frame messages; a broken heartbeat as a gap in
 the stats messages or a frame counter that stops rising.
 
-``python -m benchmarks.soak --seconds 600`` prints the figures as Markdown and exits 1 when a
+``python -m benchmarks.speed.soak --seconds 600`` prints the figures as Markdown and exits 1 when a
 check fails; ``tests/test_reliability.py`` runs the same :func:`soak` for a minute.
 """
 
@@ -27,14 +27,14 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.clips import clip_path, write_clip
-from benchmarks.context import build_tiny_models
+from benchmarks.common.clips import clip_path, write_clip
+from benchmarks.common.context import build_tiny_models
 from stream.family import resolve_model_dir
 from stream.publish.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CAMERA = "soak"
 MB = 1024 * 1024
 START_TIMEOUT_S = 120.0
@@ -311,7 +311,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.soak", description=__doc__)
     parser.add_argument("--seconds", type=float, default=600.0, help="soak length (default 600)")
     parser.add_argument("--warmup", type=float, default=Limits.warmup_s, help="seconds (15)")
     parser.add_argument("--models", type=Path, help="model folder (default: as emostream run)")
@@ -329,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     clip = write_clip(clip_path(work, args.faces, args.size, 96), args.faces, args.size, 96)
     log.info("soaking %s with %s for %g s", clip.name, models, args.seconds)
     result = soak(clip, models, args.seconds, Limits(warmup_s=args.warmup), args.threads)
-    command = "python -m benchmarks.soak " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.speed.soak " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     text = report(result, command.strip())
     print(text)
     if args.out:

@@ -21,11 +21,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.clips import clip_path, write_clip
-from benchmarks.context import BenchContext
-from benchmarks.publishing import LoopbackBus, RecordingSink, decode_payloads, replay
-from benchmarks.report import Section, Table
-from benchmarks.stats import Summary
+from benchmarks.common.clips import clip_path, write_clip
+from benchmarks.common.context import BenchContext
+from benchmarks.common.publishing import LoopbackBus, RecordingSink, decode_payloads, replay
+from benchmarks.common.report import Section, Table
+from benchmarks.common.stats import Summary
 from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
 from stream.models import Models, load_models

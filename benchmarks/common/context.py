@@ -21,8 +21,10 @@ from stream.family import default_name, member_dir, members
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAMILY = ROOT / "models"
+PEERS = ROOT / "benchmarks" / "peers"
+"""The workers that time each tool in a process of its own, and fer's environment."""
 TINY_BUILD = (
     "import sys; from pathlib import Path; from tests.tiny_models import build_tiny_models; "
     "build_tiny_models(Path(sys.argv[1]))"

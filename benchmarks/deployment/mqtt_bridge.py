@@ -13,7 +13,7 @@ Two phases, each with a fresh bridge:
 
 Bridge CPU is its process's user + system time over the phase, in % of one core.
 
-``python -m benchmarks.mqtt_bridge [--seconds 30]``; needs Debian's ``mosquitto``.
+``python -m benchmarks.deployment.mqtt_bridge [--seconds 30]``; needs Debian's ``mosquitto``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
-from benchmarks.context import BenchContext
-from benchmarks.report import Section, Table
-from benchmarks.stats import Summary
+from benchmarks.common.context import BenchContext
+from benchmarks.common.report import Section, Table
+from benchmarks.common.stats import Summary
 from tests.test_mqtt import MOSQUITTO, Mosquitto
 from tests.test_rtsp import _free_port
 
@@ -196,15 +196,19 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mqtt_bridge", description=TITLE)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.deployment.mqtt_bridge", description=TITLE
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window per phase")
-    parser.add_argument("--video", type=Path, default=Path(__file__).parents[2] / "shared" / VIDEO)
+    parser.add_argument("--video", type=Path, default=Path(__file__).parents[3] / "shared" / VIDEO)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if MOSQUITTO is None:
         print("mosquitto is not installed (apt-get install mosquitto)", file=sys.stderr)
         return 2
-    command = shlex.join(["python", "-m", "benchmarks.mqtt_bridge", *(argv or sys.argv[1:])])
+    command = shlex.join(
+        ["python", "-m", "benchmarks.deployment.mqtt_bridge", *(argv or sys.argv[1:])]
+    )
     print(section(measure(args.video, args.seconds), command).markdown())
     return 0
 

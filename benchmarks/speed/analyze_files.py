@@ -3,8 +3,8 @@
 Whole commands, timed from outside, imports and model loading included, as a researcher runs
 them: ``emostream analyze`` on the sample video, then on 8 copies of it with ``--workers 1`` and
 ``--workers 2``, and fer's ``Video(path).analyze(FER(mtcnn=False))`` on the same file in the fer
-environment (``benchmarks/fer_env.sh``), side by side in one run. emostream writes its table to
-CSV; fer keeps its results in memory and saves nothing (its cheapest setting).
+environment (``benchmarks/peers/fer_env.sh``), side by side in one run. emostream writes its
+table to CSV; fer keeps its results in memory and saves nothing (its cheapest setting).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.context import ROOT, BenchContext
-from benchmarks.report import Section, Table
-from benchmarks.versus_fer import fer_python
+from benchmarks.common.context import PEERS, ROOT, BenchContext
+from benchmarks.common.report import Section, Table
+from benchmarks.speed.versus_fer import fer_python
 from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def measure(video: Path) -> tuple[Table, list[str]]:
         fer_fps = None
         python = fer_python()
         if python.exists():
-            worker = [str(python), str(ROOT / "benchmarks" / "fer_video_worker.py"), str(video)]
+            worker = [str(python), str(PEERS / "fer_video_worker.py"), str(video)]
             start = time.perf_counter()
             env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
             done = subprocess.run(worker, capture_output=True, text=True, env=env)
@@ -80,7 +80,9 @@ def measure(video: Path) -> tuple[Table, list[str]]:
             else:
                 notes.append(f"fer failed: {done.stderr.strip().splitlines()[-1:]}")
         else:
-            notes.append("fer skipped: build its environment with `bash benchmarks/fer_env.sh`")
+            notes.append(
+                "fer skipped: build its environment with `bash benchmarks/peers/fer_env.sh`"
+            )
         for label, inputs, extra in runs:
             out = folder / f"{len(inputs)}-{len(extra)}.csv"
             wall = timed([*emostream, *inputs, *extra, "--out", str(out)])
@@ -108,12 +110,16 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.analyze_files", description=TITLE)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed.analyze_files", description=TITLE
+    )
     parser.add_argument("--video", type=Path, default=ROOT.parent / "shared" / VIDEO)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     table, notes = measure(args.video)
-    command = shlex.join(["python", "-m", "benchmarks.analyze_files", *(argv or sys.argv[1:])])
+    command = shlex.join(
+        ["python", "-m", "benchmarks.speed.analyze_files", *(argv or sys.argv[1:])]
+    )
     print(Section(NAME, TITLE, command, tables=[table], notes=notes).markdown())
     return 0
 

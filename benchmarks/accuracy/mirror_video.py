@@ -13,7 +13,7 @@ pays; on video the tracker's smoothing also averages, over frames. This runs the
 
 No clip carries labels, so this measures stability and agreement, not accuracy.
 
-``python -m benchmarks.mirror_video``
+``python -m benchmarks.accuracy.mirror_video``
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.context import ROOT, BenchContext
-from benchmarks.report import Section, Table
+from benchmarks.common.context import ROOT, BenchContext
+from benchmarks.common.report import Section, Table
 from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
 from stream.models import Models, load_models
@@ -156,12 +156,16 @@ def run(ctx: BenchContext) -> Section:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.mirror_video", description=TITLE)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.accuracy.mirror_video", description=TITLE
+    )
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--models", type=Path, help="model folder (default: the family's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = shlex.join(["python", "-m", "benchmarks.mirror_video", *(argv or sys.argv[1:])])
+    command = shlex.join(
+        ["python", "-m", "benchmarks.accuracy.mirror_video", *(argv or sys.argv[1:])]
+    )
     results = measure(args.shared, args.models)
     print(Section(NAME, TITLE, command, tables=[table(results)], notes=NOTES).markdown())
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 
 import zmq
 
-from benchmarks.stats import RssSampler
+from benchmarks.common.stats import RssSampler
 from stream.publish import schema
 from stream.publish.publisher import Publisher
 

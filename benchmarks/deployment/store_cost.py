@@ -10,7 +10,7 @@ and bytes on disk per face row.
 PostgreSQL is a throwaway server started for the run (Debian's ``postgresql``, as the tests do);
 without it that row says why it is missing.
 
-``python -m benchmarks.store_cost [--messages 20000]``
+``python -m benchmarks.deployment.store_cost [--messages 20000]``
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.context import BenchContext
-from benchmarks.report import Section, Table
+from benchmarks.common.context import BenchContext
+from benchmarks.common.report import Section, Table
 from stream.publish.subscriber import Message
 from stream.store.database import Store
 from stream.store.recorder import Recorder
@@ -184,11 +184,15 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.store_cost", description=TITLE)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.deployment.store_cost", description=TITLE
+    )
     parser.add_argument("--messages", type=int, default=40000, help="messages per store")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = shlex.join(["python", "-m", "benchmarks.store_cost", *(argv or sys.argv[1:])])
+    command = shlex.join(
+        ["python", "-m", "benchmarks.deployment.store_cost", *(argv or sys.argv[1:])]
+    )
     costs, skipped = measure_all(args.messages)
     print(section(costs, skipped, command).markdown())
     return 0

@@ -2,7 +2,7 @@
 
 Each runs as a child process of its own over the same video file, one after the other, never at
 once: emostream in this environment (``emostream_worker.py``), fer in .bench-fer-venv
-(``fer_worker.py``, built by ``benchmarks/fer_env.sh``). Both decode with OpenCV 4.14 and hash
+(``fer_worker.py``, built by ``benchmarks/peers/fer_env.sh``). Both decode with OpenCV 4.14 and hash
 every frame, so the report can show that they saw identical pixels. The goal is emostream at ten
 times fer's frame rate or more.
 """
@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.clips import clip_path, write_clip
-from benchmarks.context import FAMILY, ROOT, BenchContext
-from benchmarks.report import Section, Table
-from benchmarks.stats import Summary
+from benchmarks.common.clips import clip_path, write_clip
+from benchmarks.common.context import FAMILY, PEERS, ROOT, BenchContext
+from benchmarks.common.report import Section, Table
+from benchmarks.common.stats import Summary
 from stream.family import members
 from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
 
@@ -159,7 +159,7 @@ def run(ctx: BenchContext) -> Section:
     if not python.exists():
         section.notes.append(
             f"Skipped: no fer environment at {python.parent.parent}; build it with "
-            "`bash benchmarks/fer_env.sh` (pinned fer 25.10.3, TensorFlow CPU, no PyTorch)."
+            "`bash benchmarks/peers/fer_env.sh` (pinned fer 25.10.3, TensorFlow CPU, no PyTorch)."
         )
         return section
     video = ctx.shared_path(VIDEO)
@@ -172,12 +172,12 @@ def run(ctx: BenchContext) -> Section:
         section.notes.append(f"../shared/{VIDEO} is absent: a generated one-face clip is used.")
     limit = ["--frames", "48"] if ctx.quick else []
     timeout = 300 if ctx.quick else 1800
-    base = [sys.executable, "-m", "benchmarks.emostream_worker", str(video)]
+    base = [sys.executable, "-m", "benchmarks.peers.emostream_worker", str(video)]
     worker = [*base, "--models", str(ctx.models), "--threads", str(ctx.threads), *limit]
     commands = {
         "emostream": [*worker, *CADENCE],
         "emostream, every frame": worker,
-        "fer": [str(python), str(ROOT / "benchmarks" / "fer_worker.py"), str(video), *limit],
+        "fer": [str(python), str(PEERS / "fer_worker.py"), str(video), *limit],
     }
     shipped = ctx.models_kind == "shipped"
     if shipped:

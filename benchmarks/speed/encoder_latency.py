@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from benchmarks.context import BenchContext
-from benchmarks.report import Section, Table
-from benchmarks.stats import Summary
+from benchmarks.common.context import BenchContext
+from benchmarks.common.report import Section, Table
+from benchmarks.common.stats import Summary
 from stream.codes.delegates import load_delegate
 from stream.errors import EmostreamError
 from stream.models import Manifest, Models, load_models

@@ -1,10 +1,11 @@
 """Times the ``fer`` package on every frame of a video; runs inside .bench-fer-venv, not ours.
 
 fer needs TensorFlow, which emostream's environment must never load, so
-``benchmarks/versus_fer.py`` starts this file with the Python of the environment that
-``benchmarks/fer_env.sh`` builds. It imports nothing from emostream. Its default path is timed as
-shipped: ``FER(mtcnn=False)`` (OpenCV's Haar cascade, then fer's bundled quantized TFLite emotion
-model through ``tf.lite.Interpreter``), one ``detect_emotions(frame)`` call per decoded frame.
+``benchmarks/speed/versus_fer.py`` starts this file with the Python of the environment that
+``benchmarks/peers/fer_env.sh`` builds. It imports nothing from emostream. Its default path is
+timed as shipped: ``FER(mtcnn=False)`` (OpenCV's Haar cascade, then fer's bundled quantized
+TFLite emotion model through ``tf.lite.Interpreter``), one ``detect_emotions(frame)`` call per
+decoded frame.
 The last line on stdout is one JSON object in the shape ``emostream_worker.py`` prints too.
 """
 
