@@ -219,10 +219,10 @@ def test_summary_plot_and_progress_only_on_a_terminal(
     assert b"36/36" in seen and b"frame/s" in seen
 
 
-def test_the_readme_api_example_runs(
+def test_the_documented_api_example_runs(
     make_clip, astronaut, model_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "analyze.md").read_text()
     block = readme.split("<!-- api-example -->")[1].split("<!-- /api-example -->")[0]
     code = block.split("```python")[1].split("```")[0]
     shutil.copy(make_clip(frames=12, faces=1), tmp_path / "clip.mp4")
@@ -231,7 +231,7 @@ def test_the_readme_api_example_runs(
     monkeypatch.setenv("EMOSTREAM_MODELS", str(model_dir))
     printed: list[str] = []
     namespace = {"print": lambda *a: printed.append(" ".join(map(str, a)))}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/analyze.md", "exec"), namespace)
     assert printed[0].split()[0] in LABELS
     assert len(printed) == 1 + 12
     table = namespace["table"]
