@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from stream.mqtt.bridge import Bridge, summarise
 from stream.mqtt.topics import LABELS, Topics, safe
@@ -89,3 +90,32 @@ def test_summary_of_faces_and_of_none() -> None:
     assert none == {"camera": "c", "faces": 0, "dominant": "none", "confidence": 0.0,
                     "probs": {}, "frame": 6, "updated_at": 1006.0}  # fmt: skip
     assert safe("lobby 1/+#") == "lobby_1___"
+
+
+def test_a_metrics_scrape_is_safe_while_cameras_are_added() -> None:
+    """The scrape runs on prometheus' thread while the bridge's thread adds cameras."""
+    bridge = Bridge(Topics())
+    stop, failures = threading.Event(), []
+
+    def scrape() -> None:
+        while not stop.is_set():
+            try:
+                bridge.snapshot()
+            except RuntimeError as exc:  # "dictionary changed size during iteration"
+                failures.append(exc)
+                return
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    try:
+        for number in range(5000):
+            bridge.frame(frame(f"cam{number}", 0, (1, "happy", 0.8)))
+            bridge.stats({"camera": f"cam{number}", "fps": 20.0})
+    finally:
+        stop.set()
+        scraper.join(timeout=10)
+    assert failures == []
+    online, heartbeats = bridge.snapshot()
+    assert len(online) == len(heartbeats) == 5000 and all(online.values())
+    heartbeats["cam0"] = {}  # a copy: the scrape cannot disturb the bridge either
+    assert bridge.heartbeats["cam0"] == {"camera": "cam0", "fps": 20.0}

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import os
-import socket
-import time
 from pathlib import Path
 
 from stream.commands.argtypes import add_curve_client_options, add_metrics_option, positive_seconds
-from stream.metrics import BridgeMetrics, MetricsServer
-from stream.mqtt.bridge import Bridge
-from stream.mqtt.client import BrokerUrl, MqttClient, MqttError, read_password
-from stream.mqtt.topics import Outgoing, Topics
-from stream.publish.subscriber import Subscriber
-
-log = logging.getLogger(__name__)
-
-POLL_S = 0.1
-KINDS = {"state": "state", "event": "event", "availability": "availability", "config": "discovery"}
+from stream.mqtt.service import BridgeOptions, run_bridge
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,70 +60,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _kind(topic: str) -> str:
-    return KINDS.get(topic.rsplit("/", 1)[-1], "other")
-
-
 def handle(args: argparse.Namespace) -> int:
-    broker = BrokerUrl.parse(args.broker)
-    if args.password_file is not None and args.username is None:
-        raise MqttError("--password-file needs --username")
-    password = read_password(args.password_file) if args.password_file else None
-    topics = Topics(args.prefix.strip("/"), None if args.no_discovery else args.discovery_prefix)
-    bridge = Bridge(topics, rate=args.rate, offline_after=args.offline_after)
-    client = MqttClient(
-        broker,
-        topics.availability,
-        client_id=args.client_id or f"emostream-{socket.gethostname()}-{os.getpid()}",
-        username=args.username,
-        password=password,
-        ca_file=args.tls,
-        subscribe=(topics.discovery_status,) if topics.discovery_status else (),
+    return run_bridge(
+        BridgeOptions(
+            connect=args.connect,
+            broker=args.broker,
+            username=args.username,
+            password_file=args.password_file,
+            tls=args.tls,
+            client_id=args.client_id,
+            prefix=args.prefix,
+            discovery_prefix=None if args.no_discovery else args.discovery_prefix,
+            rate=args.rate,
+            offline_after=args.offline_after,
+            metrics=args.metrics,
+            curve_secret=args.curve_secret,
+            curve_server_key=args.curve_server_key,
+        )
     )
-    heartbeats: dict[str, dict] = {}
-    with contextlib.ExitStack() as stack:
-        subscriber = stack.enter_context(
-            Subscriber(
-                args.connect,
-                curve_secret=args.curve_secret,
-                curve_server_key=args.curve_server_key,
-            )
-        )
-        metrics = BridgeMetrics(
-            lambda: {
-                "connected": 1.0 if client.connected else 0.0,
-                "dropped": client.dropped,
-                "reconnects": client.reconnects,
-                "malformed": subscriber.malformed,
-                "online": {name: cam.online for name, cam in bridge.cameras.items()},
-                "heartbeats": dict(heartbeats),
-            }
-        )
-        if args.metrics:
-            stack.callback(MetricsServer(metrics.registry, args.metrics).close)
-
-        def send(messages: list[Outgoing]) -> None:
-            for message in messages:
-                if client.publish(message):
-                    metrics.published(_kind(message.topic))
-
-        client.start()
-        stack.callback(client.close)
-        log.info("bridging %s to %s under %s/", args.connect, broker, topics.prefix)
-        while client.fatal is None:
-            if client.take_resync():
-                send(bridge.resync())
-            message = subscriber.receive(timeout=POLL_S)
-            if message is not None:
-                payload = message.payload
-                camera = payload["camera"]
-                if message.is_stats:
-                    heartbeats[camera] = payload
-                    metrics.received(camera, "stats")
-                    send(bridge.stats(payload))
-                else:
-                    metrics.received(camera, "frame")
-                    send(bridge.frame(payload))
-                    metrics.latency(camera, time.time() - payload["captured_at"])
-            send(bridge.tick())
-        raise MqttError(client.fatal)

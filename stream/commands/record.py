@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 
 from stream.commands.argtypes import (
     add_curve_client_options,
@@ -12,17 +10,7 @@ from stream.commands.argtypes import (
     positive_seconds,
     retention_days,
 )
-from stream.metrics import MetricsServer, RecordMetrics
-from stream.publish.subscriber import Subscriber
-from stream.store.database import Store
-from stream.store.recorder import Recorder
-
-log = logging.getLogger(__name__)
-
-POLL_S = 0.1
-DEFAULT_KEEP_DAYS = 30.0
-"""A month of history, unless asked: expressions of identifiable people are personal data, kept
-no longer than the dashboard's day view and a month's look back need."""
+from stream.store.service import DEFAULT_KEEP_DAYS, RecordOptions, run_recorder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,38 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    store = Store(args.db)
-    recorder = Recorder(store, batch_s=args.batch_s, keep_days=args.keep_days)
-    with contextlib.ExitStack() as stack:
-        stack.callback(store.close)
-        subscriber = stack.enter_context(
-            Subscriber(
-                args.connect,
-                curve_secret=args.curve_secret,
-                curve_server_key=args.curve_server_key,
-            )
+    run_recorder(
+        RecordOptions(
+            connect=args.connect,
+            db=args.db,
+            keep_days=args.keep_days,
+            batch_s=args.batch_s,
+            metrics=args.metrics,
+            curve_secret=args.curve_secret,
+            curve_server_key=args.curve_server_key,
         )
-        if args.metrics:
-            metrics = RecordMetrics(lambda: vars(recorder.counts) | {"buffered": recorder.buffered})
-            stack.callback(MetricsServer(metrics.registry, args.metrics).close)
-        stack.callback(_summary, recorder)
-        stack.callback(recorder.flush)  # the last batch, on Ctrl-C or SIGTERM too
-        log.info("recording %s into %s", args.connect, store.redacted)
-        while True:
-            message = subscriber.receive(timeout=POLL_S)
-            if message is not None:
-                recorder.take(message)
-            if recorder.due():
-                recorder.flush()
-
-
-def _summary(recorder: Recorder) -> None:
-    c = recorder.counts
-    log.info(
-        "%d frames, %d face rows written, %d dropped, %d failed writes, %d frames missed",
-        c.frames,
-        c.faces_written,
-        c.dropped,
-        c.failed_flushes,
-        c.missed,
     )
+    return 0

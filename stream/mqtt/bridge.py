@@ -7,6 +7,7 @@ and what a reconnection must resend (retained messages vanish with a broker that
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,13 +72,26 @@ class Bridge:
         self.offline_after = offline_after
         self.clock = clock
         self.cameras: dict[str, CameraState] = {}
+        self.heartbeats: dict[str, dict[str, Any]] = {}
+        # The bridge's own thread adds cameras and heartbeats; a metrics scrape reads them from
+        # another. Only additions and the scrape's copy take the lock; the bridge's thread
+        # iterates its own dicts freely, since nobody else writes them.
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> tuple[dict[str, bool], dict[str, dict[str, Any]]]:
+        """Each camera's online flag and last heartbeat, copied safely from any thread."""
+        with self._lock:
+            online = {name: camera.online for name, camera in self.cameras.items()}
+            return online, dict(self.heartbeats)
 
     def _camera(self, name: str, labels: list[str]) -> tuple[CameraState, list[Outgoing]]:
         """The camera's record, and its discovery and availability if it just (re)appeared."""
         out: list[Outgoing] = []
         camera = self.cameras.get(name)
         if camera is None:
-            camera = self.cameras[name] = CameraState(labels=labels or list(LABELS))
+            camera = CameraState(labels=labels or list(LABELS))
+            with self._lock:
+                self.cameras[name] = camera
             out += self.topics.discovery(name, camera.labels)
         elif labels and labels != camera.labels:
             camera.labels = labels
@@ -111,6 +125,8 @@ class Bridge:
 
     def stats(self, payload: dict[str, Any]) -> list[Outgoing]:
         _, out = self._camera(payload["camera"], [])
+        with self._lock:
+            self.heartbeats[payload["camera"]] = payload
         return out
 
     def _due_state(self, name: str, camera: CameraState) -> list[Outgoing]:
