@@ -29,4 +29,5 @@ class PublishError(EmostreamError):
 
 
 class OutputError(EmostreamError):
-    """A recording file or preview window that cannot be opened."""
+    """An output that cannot be written: a recording, a preview window, analyze's table or plot
+    (or a table format whose library is not installed)."""

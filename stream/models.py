@@ -69,19 +69,30 @@ class Manifest:
             raise ModelError(f"inference.temperature must be above 0, not {self.temperature}")
 
 
-def _model_file(manifest: Manifest, model_dir: Path, name: str, delegate: str) -> Path:
+def _model_file(manifest: Manifest, model_dir: Path, name: str, delegate: str) -> tuple[Path, str]:
+    """The file ``delegate`` runs for ``name``, and the sha256 the manifest gives it."""
     entry = manifest.models.get(name)
     if not isinstance(entry, dict) or "file" not in entry:
         raise ModelError(f"{MANIFEST} lists no {name} model")
-    if delegate != "edgetpu":
-        return model_dir / entry["file"]
-    compiled = entry.get("edgetpu")
-    if not compiled:
+    if delegate == "edgetpu":
+        compiled = entry.get("edgetpu")
+        if not compiled:
+            raise ModelError(
+                f"no Edge TPU build of the {name}: run edgetpu_compiler on {entry['file']} "
+                "(python -m train export does so when the compiler is on PATH)"
+            )
+        if not isinstance(compiled, dict) or "file" not in compiled:
+            raise ModelError(f"{MANIFEST}: the {name}'s Edge TPU entry names no file")
+        entry, what = compiled, f"the {name}'s Edge TPU file"
+    else:
+        what = f"the {name}"
+    expected = entry.get("sha256")
+    if not isinstance(expected, str) or not expected:
         raise ModelError(
-            f"no Edge TPU build of the {name}: run edgetpu_compiler on {entry['file']} "
-            "(python -m train export does so when the compiler is on PATH)"
+            f"{model_dir / MANIFEST} gives no sha256 for {what}: a model is run only once it "
+            "matches its checksum"
         )
-    return model_dir / compiled["file"]
+    return model_dir / entry["file"], expected
 
 
 def verify_file(path: Path, expected_sha256: str) -> None:
@@ -119,13 +130,11 @@ def load_models(
     manifest = Manifest.load(model_dir)
     runners: dict[str, ModelRunner] = {}
     for name in MODEL_NAMES:
-        path = _model_file(manifest, model_dir, name, delegate)
-        entry = manifest.models[name]
-        expected = entry["edgetpu"]["sha256"] if delegate == "edgetpu" else entry["sha256"]
+        path, expected = _model_file(manifest, model_dir, name, delegate)
         verify_file(path, expected)
         runners[name] = open_runner(path, delegate, threads)
         if delegate != "edgetpu":
-            _check_spec(runners[name], entry, name)
+            _check_spec(runners[name], manifest.models[name], name)
     encoder = FaceEncoder(runners["encoder"])
     if encoder.size != manifest.input_size:
         raise ModelError(

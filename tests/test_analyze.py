@@ -237,3 +237,14 @@ def test_the_documented_api_example_runs(
     table = namespace["table"]
     records = table.to_dict("records") if hasattr(table, "to_dict") else table
     assert len(records) == 12 and json.dumps(records[0], default=str)
+
+
+def test_every_output_error_is_one_class(tmp_path: Path) -> None:
+    """A caller catching stream.errors.OutputError catches analyze's table errors too."""
+    from stream.analysis.rows import TableWriter
+    from stream.errors import OutputError
+
+    with pytest.raises(OutputError, match="unknown table format"):
+        TableWriter(tmp_path / "rows.xlsx", LABELS)
+    with pytest.raises(OutputError, match="cannot write"):
+        TableWriter(tmp_path / "no" / "such" / "rows.csv", LABELS)

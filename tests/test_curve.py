@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -54,6 +55,30 @@ def test_make_keypair_writes_a_public_file_and_a_private_secret_file(tmp_path: P
     assert public_key == same_public
     assert len(public_key) == len(secret_key) == 40
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_the_secret_key_is_private_from_its_first_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created 0600 by the open call itself, never wider and narrowed afterwards."""
+    opened: dict[str, tuple[int, int]] = {}
+    real_open = os.open
+
+    def spy(path, flags, mode=0o777, *args, **kwargs):
+        opened[Path(path).name] = (flags, mode)
+        return real_open(path, flags, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy)
+    monkeypatch.setattr(os, "chmod", lambda *_: pytest.fail("a mode narrowed after the fact"))
+    previous = os.umask(0)
+    try:
+        public, secret = make_keypair(tmp_path, "cam1")
+    finally:
+        os.umask(previous)
+    flags, mode = opened["cam1.key_secret"]
+    assert mode == 0o600 and flags & os.O_CREAT and flags & os.O_EXCL
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE(public.stat().st_mode) == 0o644
 
 
 def test_make_keypair_never_overwrites_and_refuses_path_names(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +114,31 @@ def test_gpu_without_a_gpu_is_one_line(model_dir: Path) -> None:
         assert "GPU" in str(exc) and "\n" not in str(exc)
     else:
         assert runner.run(np.zeros((1, *runner.input.shape[1:]), runner.input.dtype)).size
+
+
+def test_a_head_with_other_labels_than_its_outputs_is_one_line(model_copy: Path) -> None:
+    path = model_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["labels"] = manifest["labels"][:-1]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="7 outputs, but the manifest names 6 labels"):
+        load_models(model_copy)
+    result = subprocess.run(
+        [sys.executable, "-m", "stream", "run", "--source", "demo", "--models", str(model_copy),
+         "--max-frames", "1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "6 labels" in result.stderr, result.stderr
+
+
+def test_a_manifest_without_a_checksum_is_one_line(model_copy: Path) -> None:
+    path = model_copy / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["models"]["encoder"]["edgetpu"] = {"file": "encoder_edgetpu.tflite"}
+    del manifest["models"]["head"]["sha256"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="no sha256 for the encoder's Edge TPU file"):
+        load_models(model_copy, delegate="edgetpu")
+    with pytest.raises(ModelError, match="no sha256 for the head"):
+        load_models(model_copy)

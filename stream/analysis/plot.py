@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from stream.analysis.rows import OutputError
 from stream.analysis.summary import frame_interval
+from stream.errors import OutputError
 
 LONG_TRACK_S = 2.0
 SMOOTH_S = 0.5

@@ -20,14 +20,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from stream.analysis.results import FrameResult
-from stream.errors import EmostreamError
+from stream.errors import OutputError
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 FACE_COLUMNS = ("track", "x", "y", "w", "h", "score", "label", "confidence")
-
-
-class OutputError(EmostreamError):
-    """An output path that cannot be written, or a format whose library is not installed."""
 
 
 def columns(labels: tuple[str, ...]) -> list[str]:

@@ -7,7 +7,7 @@ single-frame noise does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,7 +30,6 @@ class Track:
     box: Box
     probs: np.ndarray | None = None
     missed: int = 0
-    hits: int = field(default=0)
     quality: float | None = None  # the last reconstruction quality scored for this face
     quality_age: int = 0  # frames since then
 
@@ -82,6 +81,5 @@ class IouTracker:
                 self._next_id += 1
                 self._tracks.append(track)
             track.box = box
-            track.hits += 1
             result.append(track)
         return result

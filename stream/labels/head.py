@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from stream.codes.runner import ModelRunner, TensorSpec
+from stream.errors import ModelError
 
 
 def requantizer(source: TensorSpec, target: TensorSpec):
@@ -46,9 +47,15 @@ class ExpressionHead:
         self.labels = labels
         self._to_head = requantizer(code_spec, runner.input)
         if runner.output.shape[-1] != len(labels):
-            raise ValueError(f"head has {runner.output.shape[-1]} outputs for {len(labels)} labels")
+            raise ModelError(
+                f"{runner.path.name} has {runner.output.shape[-1]} outputs, but the manifest "
+                f"names {len(labels)} labels"
+            )
         if runner.output.dtype.itemsize != 1:
-            raise ValueError(f"head output must be 8-bit quantized, not {runner.output.dtype}")
+            raise ModelError(
+                f"{runner.path.name}: head output must be 8-bit quantized, not "
+                f"{runner.output.dtype}"
+            )
         self.temperature = temperature
 
     @property

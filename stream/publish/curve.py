@@ -34,13 +34,40 @@ def make_keypair(folder: Path, name: str) -> tuple[Path, Path]:
     for path in (public, secret):
         if path.exists():
             raise PublishError(f"{path} already exists; choose another --name or remove it")
+    public_key, secret_key = zmq.curve_keypair()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        public_file, secret_file = zmq.auth.create_certificates(folder, name)
-        os.chmod(secret_file, 0o600)
+        _write_certificate(public, 0o644, public_key)
+        _write_certificate(secret, 0o600, public_key, secret_key)
     except OSError as exc:
         raise PublishError(f"cannot write keys to {folder}: {exc.strerror or exc}") from None
-    return Path(public_file), Path(secret_file)
+    return public, secret
+
+
+def _write_certificate(
+    path: Path, mode: int, public_key: bytes, secret_key: bytes | None = None
+) -> None:
+    """A key file in ``zmq.auth``'s certificate format, created with ``mode`` from its first byte.
+
+    ``zmq.auth.create_certificates`` writes with the default umask and leaves narrowing the
+    secret's mode to the caller, so for a moment another user could read it; this never can.
+    """
+    kind = "Secret" if secret_key is not None else "Public"
+    lines = [
+        f"#   ZeroMQ CURVE {kind} Certificate, made by emostream keys",
+        "#   Keep a secret key to its owner: never copy it to another machine or user."
+        if secret_key is not None
+        else "#   Hand this file to the peers that should trust this key.",
+        "",
+        "metadata",
+        "curve",
+        f'    public-key = "{public_key.decode()}"',
+    ]
+    if secret_key is not None:
+        lines.append(f'    secret-key = "{secret_key.decode()}"')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
 
 
 def _load(path: Path, need_secret: bool) -> tuple[bytes, bytes | None]:
