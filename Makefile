@@ -23,6 +23,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check stream train tests benchmarks
 	$(BIN)/ruff format --check stream train tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -ra
 
 lint: $(VENV)/.installed-test

@@ -12,6 +12,7 @@ import importlib
 import logging
 import signal
 import sys
+from typing import NoReturn
 
 from stream.errors import EmostreamError
 from stream.process import exit_now_if_threads_linger, quiet_native_logs
@@ -34,7 +35,7 @@ COMMANDS = (
 class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors are one line, like every other emostream error."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

@@ -81,9 +81,9 @@ class StatsCollector(Collector):
             family.add_metric([self.camera], values[name])
             yield family
         for name, text in (("fps", "frames a second, last 2 s"), ("uptime_s", "seconds running")):
-            family = GaugeMetricFamily(f"emostream_{name}", text, labels=["camera"])
-            family.add_metric([self.camera], values[name])
-            yield family
+            gauge = GaugeMetricFamily(f"emostream_{name}", text, labels=["camera"])
+            gauge.add_metric([self.camera], values[name])
+            yield gauge
         state = GaugeMetricFamily(
             "emostream_source_up", "1 while the source delivers frames", labels=["camera"]
         )

@@ -30,7 +30,7 @@ class Recorder:
         size = (image.shape[1], image.shape[0])
         if self._writer is None:
             self._writer = cv2.VideoWriter(
-                str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size
+                str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, size
             )
             if not self._writer.isOpened():
                 raise OutputError(f"cannot write video {self.path}")

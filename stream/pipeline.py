@@ -32,7 +32,8 @@ READ_TIMEOUT_S = 0.5
 class Sink(Protocol):
     """Where messages go: the ZeroMQ publisher, or anything with the same two members."""
 
-    dropped: int
+    @property
+    def dropped(self) -> int: ...
 
     def send(self, topic: bytes, payload: bytes) -> bool: ...
 

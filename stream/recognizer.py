@@ -164,9 +164,8 @@ class Recognizer:
         latency["crop"] = _ms(t1, time.perf_counter())
         codes, probs, stage_ms = classify_crops(self.models, crops)
         latency.update(stage_ms)
-        tracks = (
-            self.tracker.update([d.box for d in detections]) if self.tracker is not None else None
-        )
+        tracker = self.tracker
+        tracks = tracker.update([d.box for d in detections]) if tracker is not None else None
         t2 = time.perf_counter()
         quality = self._quality(crops, codes, tracks)
         latency["quality"] = _ms(t2, time.perf_counter())
@@ -174,8 +173,8 @@ class Recognizer:
         for i, det in enumerate(detections):
             smoothed = probs[i]
             face_id = i + 1
-            if tracks is not None:
-                smoothed = tracks[i].smooth(probs[i], self.tracker.alpha)
+            if tracks is not None and tracker is not None:
+                smoothed = tracks[i].smooth(probs[i], tracker.alpha)
                 face_id = tracks[i].id
             q = float(quality[i])
             faces.append(Face(face_id, det, smoothed, q, q < self.min_quality, codes[i]))

@@ -89,7 +89,7 @@ def write_clip(
     if codec is None:
         raise ValueError(f"make_clip writes {' or '.join(_CODECS)}, not {path.suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write {path}")
     scene = _scene(photo, faces)

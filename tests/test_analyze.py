@@ -55,7 +55,7 @@ def two_faces_then_none(make_clip, tmp_path_factory) -> Path:
     faces = make_clip(folder / "faces.avi", frames=24, size=(480, 240), faces=2)
     empty = make_clip(folder / "empty.avi", frames=12, size=(480, 240), faces=0)
     out = folder / "joined.avi"
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), 24, (480, 240))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 24, (480, 240))
     for part in (faces, empty):
         capture = cv2.VideoCapture(str(part))
         while (read := capture.read())[0]:

@@ -28,7 +28,9 @@ from train.votes import Votes, load_votes, majority, read_file_list
 log = logging.getLogger(__name__)
 
 
-def scores(crops: list[np.ndarray], temperature: float, val: FaceSet, unseen: np.ndarray):
+def scores(
+    crops: list[np.ndarray], temperature: float, val: FaceSet, unseen: np.ndarray
+) -> dict[str, Any]:
     """Val figures at ``temperature``; the FER+ ones where the votes are known."""
     crowd = None if val.votes is None else majority(val.votes)
     figures = val_scores(tempered(crops, temperature), val.labels, crowd, unseen)

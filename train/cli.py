@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("train")
 
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
 
 
-def _dispatch(args: argparse.Namespace, cfg) -> int:
+def _dispatch(args: argparse.Namespace, cfg: Any) -> int:
     from train import fit
 
     verbose = 2 if getattr(args, "quiet", False) or not sys.stdout.isatty() else 1

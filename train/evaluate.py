@@ -106,8 +106,8 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
     write_manifest(cfg, out, crop, quantiles, UNCERTAIN_BELOW, flip_average=flip)
     models = load_models(out)
     int8 = evaluate_crops(models, val.images, val.labels)
-    single = evaluate_crops(with_flip(models, False), val.images, val.labels)
-    log.info("int8 accuracy on val: %.4f (single crop %.4f)", int8.accuracy, single.accuracy)
+    single_crop = evaluate_crops(with_flip(models, False), val.images, val.labels)
+    log.info("int8 accuracy on val: %.4f (single crop %.4f)", int8.accuracy, single_crop.accuracy)
 
     encoder = load_float32(
         lambda: build_encoder(cfg.model, cfg.data.image_size), run.model("encoder")
@@ -128,7 +128,7 @@ def evaluate_run(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path) -> 
     evaluation = {
         "float_accuracy": round(float_acc, 4),
         "int8": int8.to_dict(),
-        "int8_single_crop": round(single.accuracy, 4),
+        "int8_single_crop": round(single_crop.accuracy, 4),
         "int8_detect": detected.to_dict(),
         "flip_average": flip,
         "holdout_int8": {"single_crop": holdout_acc[False], "flip_average": holdout_acc[True]},

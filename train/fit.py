@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -102,7 +104,9 @@ def load_splits(cfg: TrainConfig) -> Splits:
     return Splits(train, holdout, val, left_out)
 
 
-def _with_votes(cfg: TrainConfig, data: FaceSet, val: FaceSet | None) -> tuple[FaceSet, FaceSet]:
+def _with_votes(
+    cfg: TrainConfig, data: FaceSet, val: FaceSet | None
+) -> tuple[FaceSet, FaceSet | None]:
     """Train on the faces the crowd could label, fitted to their vote shares; val keeps all."""
     folders = {"train": Path(cfg.data.train)} | ({"val": Path(cfg.data.val)} if val else {})
     votes = load_votes(cfg.data.votes, folders)
@@ -123,7 +127,9 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-def float_probs(encoder: keras.Model, head: keras.Model, images: np.ndarray, flip: bool):
+def float_probs(
+    encoder: keras.Model, head: keras.Model, images: np.ndarray, flip: bool
+) -> np.ndarray:
     """Keras probabilities, averaged with the mirror image's when ``flip``, as the runtime does."""
     x = to_float(images)
     probs = head.predict(encoder.predict(x, verbose=0), verbose=0)
@@ -179,7 +185,7 @@ def image_mse(y_true, y_pred):
     return keras.ops.mean(keras.ops.square(y_true - y_pred), axis=(1, 2, 3))
 
 
-def _schedule(lr: float, epochs: int, steps: int, warmup_epochs: int = 0):
+def _schedule(lr: float, epochs: int, steps: int, warmup_epochs: int = 0) -> Any:
     warmup = warmup_epochs * steps
     return keras.optimizers.schedules.CosineDecay(
         0.0 if warmup else lr,
@@ -513,7 +519,7 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
     return run
 
 
-def _timed(run: RunDir, name: str, stage) -> None:
+def _timed(run: RunDir, name: str, stage: Callable[[], object]) -> None:
     """Run one stage; add its wall time to the run's record (a resumed stage adds up)."""
     start = time.monotonic()
     stage()

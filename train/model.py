@@ -14,6 +14,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers
@@ -37,7 +38,7 @@ class BatchFlatten(layers.Layer):
         return (input_shape[0], math.prod(input_shape[1:]))
 
 
-def conv_block(x, filters: int, convs: int, name: str):
+def conv_block(x: Any, filters: int, convs: int, name: str) -> Any:
     """``convs`` × (3×3 conv → batch norm → ReLU), then 2×2 max-pool."""
     for i in range(convs):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
@@ -46,7 +47,7 @@ def conv_block(x, filters: int, convs: int, name: str):
     return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
 
-def separable_block(x, filters: int, convs: int, name: str):
+def separable_block(x: Any, filters: int, convs: int, name: str) -> Any:
     """``convs`` × (3×3 depthwise → BN → ReLU → 1×1 conv → BN → ReLU), then 2×2 max-pool.
 
     MobileNet's factorisation: about 8–9× fewer multiply-accumulates than a 3×3 conv of the
@@ -67,7 +68,7 @@ def separable_block(x, filters: int, convs: int, name: str):
     return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
 
-def up_block(x, filters: int, name: str):
+def up_block(x: Any, filters: int, name: str) -> Any:
     """Stride-2 transpose conv → batch norm → ReLU: one decoder step back up in resolution."""
     x = layers.Conv2DTranspose(
         filters, 3, strides=2, padding="same", use_bias=False, name=f"{name}_deconv"

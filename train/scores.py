@@ -26,7 +26,9 @@ def accuracy(probs: np.ndarray, labels: np.ndarray) -> float | None:
     return float(np.mean(probs[scored].argmax(axis=1) == labels[scored]))
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS):
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
+) -> float:
     scored = labels >= 0
     probs, labels = probs[scored], labels[scored]
     confidence = probs.max(axis=1)
@@ -43,11 +45,11 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
 
 def val_scores(
     probs: np.ndarray, folder_labels: np.ndarray, crowd: np.ndarray | None, unseen: np.ndarray
-) -> dict[str, float | int]:
+) -> dict[str, float | None]:
     """Val against both label sets: FER2013's folder labels and, where the votes are known
     (``crowd``, -1 where a face has no majority), the FER+ majority on all faces and on the
     ``unseen`` ones; the calibration error is against the crowd where known."""
-    out: dict[str, float | int] = {"fer2013_val": accuracy(probs, folder_labels)}
+    out: dict[str, float | None] = {"fer2013_val": accuracy(probs, folder_labels)}
     if crowd is None:
         return out | {"ece": expected_calibration_error(probs, folder_labels)}
     return out | {

@@ -10,6 +10,8 @@ forward pass: the predictions are the ones each training step makes anyway.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from train.labels import LABELS
@@ -23,7 +25,7 @@ class SelfDistillingModel(keras.Model):
     ``BackupAndRestore`` resume it with the rest; ``BlendSchedule`` sets the blend weight.
     """
 
-    def __init__(self, inputs, outputs, samples: int, **kwargs) -> None:
+    def __init__(self, inputs: Any, outputs: Any, samples: int, **kwargs: Any) -> None:
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.previous = self.add_weight(
             shape=(samples, len(LABELS)), initializer="zeros", trainable=False, name="previous"

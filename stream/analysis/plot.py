@@ -47,7 +47,7 @@ def _panels(rows: list[dict[str, Any]]) -> list[Panel]:
     by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_source[row["source"]].append(row)
-    panels = []
+    panels: list[tuple[str, int | None, list[dict[str, Any]], float]] = []
     for source, source_rows in by_source.items():
         step = frame_interval(source_rows) or 1.0
         tracks: dict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -31,7 +31,7 @@ class FaceResult:
         message = face.to_message(labels, send_code=False)
         return cls(
             track=message["id"],
-            box=tuple(message["box"]),  # type: ignore[arg-type]
+            box=tuple(message["box"]),
             score=message["score"],
             label=message["label"],
             confidence=message["confidence"],

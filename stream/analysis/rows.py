@@ -17,7 +17,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from stream.analysis.results import FrameResult
 from stream.errors import OutputError
@@ -93,17 +93,18 @@ class TableWriter:
             self._pyarrow, self._pq = pyarrow, pyarrow.parquet
             self._schema = self._parquet_schema(labels)
         if path is None:
-            self._file: IO[str] | IO[bytes] = sys.stdout
+            self._file: IO[Any] = sys.stdout
         else:
             try:
-                self._file = (
-                    path.open("wb") if self.format == ".parquet" else path.open("w", newline="")
+                self._file = cast(
+                    IO[Any],
+                    path.open("wb") if self.format == ".parquet" else path.open("w", newline=""),
                 )
             except OSError as exc:
                 raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         if self.format == ".csv":
             terminator = "\n" if path is None else "\r\n"
-            self._csv = csv.DictWriter(self._file, self.columns, lineterminator=terminator)  # type: ignore[arg-type]
+            self._csv = csv.DictWriter(self._file, self.columns, lineterminator=terminator)
             self._csv.writeheader()
         elif self.format == ".parquet":
             self._parquet = self._pq.ParquetWriter(self._file, self._schema)
@@ -126,7 +127,7 @@ class TableWriter:
                 self._csv.writerows(rows)
             elif self.format == ".jsonl":
                 for row in rows:
-                    self._file.write(json.dumps(row, allow_nan=False) + "\n")  # type: ignore[arg-type]
+                    self._file.write(json.dumps(row, allow_nan=False) + "\n")
             elif rows:
                 self._parquet.write_table(
                     self._pyarrow.Table.from_pylist(rows, schema=self._schema)

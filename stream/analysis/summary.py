@@ -31,7 +31,14 @@ def frame_interval(rows: list[dict[str, Any]]) -> float | None:
     return statistics.median(steps) if steps else None
 
 
-def _summary(source: str, track: int | None, rows: list, frames: int, step, labels) -> TrackSummary:
+def _summary(
+    source: str,
+    track: int | None,
+    rows: list[dict[str, Any]],
+    frames: int,
+    step: float | None,
+    labels: tuple[str, ...],
+) -> TrackSummary:
     faces = [row for row in rows if row["label"] is not None]
     counts = Counter(row["label"] for row in faces)
     return TrackSummary(

@@ -12,13 +12,14 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from stream.errors import DelegateError
 
 try:
     from ai_edge_litert import interpreter as litert
 except ImportError:  # pragma: no cover - exercised on devices that only have tflite-runtime
-    from tflite_runtime import interpreter as litert  # type: ignore[no-redef]
+    from tflite_runtime import interpreter as litert
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 DELEGATES = ("cpu", "edgetpu", "gpu")
@@ -61,7 +62,7 @@ def _missing(library: str, reason: str) -> str:
     return f"cannot load delegate {library}: {reason.strip().splitlines()[0] if reason else ''}"
 
 
-def load_delegate(name: str):
+def load_delegate(name: str) -> Any:
     """The LiteRT delegate object for ``edgetpu`` or a library path; ``None`` for ``cpu``."""
     if name == "cpu":
         return None

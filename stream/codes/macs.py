@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from stream.codes.delegates import litert, quiet_native_stderr
 
 
-def _interpreter(path: Path):
+def _interpreter(path: Path) -> Any:
     with quiet_native_stderr():
         return litert.Interpreter(
             model_path=str(path),

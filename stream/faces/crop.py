@@ -59,7 +59,7 @@ def crop_face(frame: np.ndarray, det: Detection, spec: CropSpec, size: int = 48)
     zoom = out / side
     # Rotation about the box centre, then move the crop centre (shift_y below the box centre
     # along the face's own vertical) to the middle of the output.
-    matrix = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
+    matrix: np.ndarray = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
     matrix[:, 2] += (out / 2 - cx, out / 2 - cy - zoom * spec.shift_y * side)
     patch = cv2.warpAffine(
         frame, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE

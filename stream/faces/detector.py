@@ -22,6 +22,7 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -79,14 +80,14 @@ def _import_vision() -> tuple[ModuleType, ModuleType, type]:
     return mediapipe, vision, BaseOptions
 
 
-def _close_quietly(detector: object) -> None:
+def _close_quietly(detector: Any) -> None:
     """Close a Tasks detector, also when interpreter shutdown already stopped the thread pool
     mediapipe closes it on: then the process is ending anyway, and its handle is dropped so that
     mediapipe's ``__del__`` does not try again and print a traceback."""
     try:
-        detector.close()  # type: ignore[attr-defined]
+        detector.close()
     except RuntimeError:
-        detector._handle = None  # type: ignore[attr-defined]
+        detector._handle = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class FaceDetector:
                 for _ in range(3):
                     self._detector.detect(image)
 
-    def _wrap(self, rgb: np.ndarray):
+    def _wrap(self, rgb: np.ndarray) -> Any:
         return self._image(image_format=self._format, data=_aligned(rgb))
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:

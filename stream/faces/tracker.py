@@ -70,8 +70,8 @@ class IouTracker:
                 continue
             used.add(t)
             assigned[b] = self._tracks[t]
-        for t, track in enumerate(self._tracks):
-            track.missed = 0 if t in used else track.missed + 1
+        for t, kept in enumerate(self._tracks):
+            kept.missed = 0 if t in used else kept.missed + 1
         self._tracks = [t for t in self._tracks if t.missed <= self.max_missed]
         result: list[Track] = []
         for b, box in enumerate(boxes):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from stream.codes.runner import ModelRunner, TensorSpec
 from stream.errors import ModelError
 
 
-def requantizer(source: TensorSpec, target: TensorSpec):
+def requantizer(source: TensorSpec, target: TensorSpec) -> Callable[[np.ndarray], np.ndarray]:
     """A function moving int8 codes from one model's output scale to the next model's input.
 
     An 8-bit code has 256 values, so the move is a lookup table, built once: per frame it costs

@@ -14,6 +14,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -153,7 +154,9 @@ class MqttClient:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _on_connect(self, client, userdata, flags, reason, properties) -> None:
+    def _on_connect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         if reason.is_failure:
             code = reason.value
             if code in REFUSED:
@@ -172,13 +175,15 @@ class MqttClient:
             client.subscribe(topic, qos=1)
         self._resync.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
         was = self.connected
         self.connected = False
         if was and self.fatal is None and not self._closing:
             log.warning("lost %s (%s); reconnecting with back-off", self.broker, reason)
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         if message.payload == b"online":
             log.info("%s announced itself: sending discovery again", message.topic)
             self._resync.set()

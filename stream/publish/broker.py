@@ -71,7 +71,7 @@ class Broker(Closable):
         log.info("broker stopped: %d forwarded, %d malformed", self.forwarded, self.malformed)
 
     def _forward_messages(self) -> None:
-        while self._frontend.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while int(self._frontend.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             frames = self._frontend.recv_multipart(zmq.NOBLOCK, copy=False)
             if len(frames) != 2:
                 self._drop(len(frames))
@@ -91,7 +91,7 @@ class Broker(Closable):
             )
 
     def _forward_subscriptions(self) -> None:
-        while self._backend.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while int(self._backend.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             self._frontend.send(self._backend.recv(zmq.NOBLOCK), zmq.NOBLOCK)
 
     def stop(self, drain_s: float = 0.0) -> None:

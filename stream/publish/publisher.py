@@ -161,7 +161,7 @@ class Publisher(Closable):
         return True
 
     def _read_subscriptions(self) -> None:
-        while self._socket.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while int(self._socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             message = self._socket.recv(zmq.NOBLOCK)
             if message[:1] == b"\x01":
                 self._subscriptions += 1

@@ -29,7 +29,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from stream.assemble import PipelineConfig
 from stream.errors import EmostreamError
@@ -73,7 +73,7 @@ class Site:
 
 
 class _Raising(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise SiteError(message)
 
 

@@ -179,7 +179,7 @@ class Supervisor:
             )
 
     def _stop_cameras(self) -> None:
-        running = [c.process for c in self.cameras.values() if c.running]
+        running = [c.process for c in self.cameras.values() if c.process is not None and c.running]
         for process in running:
             process.terminate()
         deadline = time.monotonic() + STOP_GRACE_S

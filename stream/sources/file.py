@@ -58,14 +58,15 @@ class FileSource(VideoSource):
             raise SourceError(f"{self._path}: no such file")
         if not self._path.is_file():
             raise SourceError(f"{self._path}: not a file")
-        self._capture: cv2.VideoCapture | None = _open_capture(self._path)
-        first, first_ms, first_at = _read_timed(self._capture)
+        capture = _open_capture(self._path)
+        first, first_ms, first_at = _read_timed(capture)
         if first is None:
-            self._capture.release()
+            capture.release()
             raise SourceError(f"{self._path}: no decodable video frame")
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        fps = fps if math.isfinite(fps) and 0 < fps <= 1000 else None
-        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        rate = capture.get(cv2.CAP_PROP_FPS)
+        fps = rate if math.isfinite(rate) and 0 < rate <= 1000 else None
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._capture: cv2.VideoCapture | None = capture
         height, width = first.shape[:2]
         super().__init__(
             SourceInfo(
@@ -90,7 +91,7 @@ class FileSource(VideoSource):
         with self._lock:
             if self._capture is None:
                 return None
-            image, capture_ms, position = self._next_image()
+            image, capture_ms, position = self._next_image(self._capture)
             if image is None:
                 self._finish()
                 return None
@@ -102,16 +103,16 @@ class FileSource(VideoSource):
             self._in_pass += 1
             return frame
 
-    def _next_image(self) -> tuple[np.ndarray | None, float, float]:
+    def _next_image(self, capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, float]:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             return pending
-        image, capture_ms, position = _read_timed(self._capture)
+        image, capture_ms, position = _read_timed(capture)
         if image is not None or not self._loop or self._in_pass == 0:
             return image, capture_ms, position
         self._warn_if_short()
         log.debug("%s: looping after %d frames", self._path, self._in_pass)
-        self._capture.release()
+        capture.release()
         self._capture = _open_capture(self._path)
         self._in_pass = 0
         return _read_timed(self._capture)

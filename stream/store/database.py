@@ -52,7 +52,9 @@ class Minute:
         return self.frames, self.faces, json.dumps(shares), mean, self.drops
 
     @classmethod
-    def from_row(cls, frames: int, faces: int, shares: str, mean: float | None, drops: int):
+    def from_row(
+        cls, frames: int, faces: int, shares: str, mean: float | None, drops: int
+    ) -> Minute:
         labels = {label: round(share * faces) for label, share in json.loads(shares).items()}
         return cls(frames, faces, labels, (mean or 0.0) * faces, drops)
 
@@ -206,7 +208,7 @@ class _SqliteTransaction:
     def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
         if exc_type is None:
             try:
                 self.db.execute("COMMIT")

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stream.errors import first_line
@@ -41,7 +42,7 @@ class Recorder:
         batch_s: float = 1.0,
         max_buffered: int = 100_000,
         keep_days: float | None = None,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.batch_s = batch_s
