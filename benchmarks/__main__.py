@@ -17,6 +17,8 @@ WRITES = {
     "speed.throughput": SECTION + " (`benchmarks.run --only throughput`)",
     "speed.versus_fer": SECTION + " (`benchmarks.run --only versus-fer`)",
     "speed.encoder_latency": SECTION + " (`benchmarks.run --only encoder`)",
+    "speed.batch_sizes": SECTION + " (`benchmarks.run --only batch`)",
+    "speed.detect_ahead": SECTION + " (`benchmarks.run --only ahead`)",
     "speed.analyze_files": SECTION + "; CSV tables in a scratch folder, removed after",
     "speed.soak": SECTION + "; with --out, the same into a file",
     "accuracy.detection": SECTION + " (`benchmarks.run --only accuracy`)",

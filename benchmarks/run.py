@@ -27,6 +27,8 @@ BENCHMARKS = {
     "versus-fer": "benchmarks.speed.versus_fer",
     "accuracy": "benchmarks.accuracy.detection",
     "encoder": "benchmarks.speed.encoder_latency",
+    "batch": "benchmarks.speed.batch_sizes",
+    "ahead": "benchmarks.speed.detect_ahead",
     "install": "benchmarks.deployment.install",
     "mqtt": "benchmarks.deployment.mqtt_bridge",
     "analyze": "benchmarks.speed.analyze_files",

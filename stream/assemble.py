@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from stream.errors import EmostreamError
+from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
 from stream.family import resolve_model_dir
@@ -29,11 +30,13 @@ from stream.outputs import Recorder, Window
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish.publisher import Publisher
 from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
-from stream.sources import ReconnectPolicy, open_source
+from stream.sources import ReconnectPolicy, SourceKind, open_source
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
+LIVE = frozenset({SourceKind.CAMERA, SourceKind.RTSP, SourceKind.HTTP})
+"""Sources whose frames come at their own pace: they get the freshest detection."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class RecognizerOptions:
     detect_every: int = VIDEO_DETECT_EVERY
     quality_every: int = VIDEO_QUALITY_EVERY
     min_quality: float | None = None
+    detection: str = "ahead"
+    """``ahead``: on a thread of its own, while frames are labelled with the boxes in hand
+    (:mod:`stream.faces.ahead`); ``inline``: on each frame it is due, which that frame waits for."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], **overrides: Any) -> Self:
@@ -102,9 +108,16 @@ def open_detector(options: RecognizerOptions) -> FaceDetector:
 
 
 def video_recognizer(
-    models: Models, detector: FaceDetector, options: RecognizerOptions
+    models: Models, detector: FaceDetector, options: RecognizerOptions, live: bool = False
 ) -> Recognizer:
-    """A recognizer that follows faces from frame to frame, as ``run`` and ``analyze`` do."""
+    """A recognizer that follows faces from frame to frame, as ``run`` and ``analyze`` do.
+
+    With ``detection = "ahead"`` a file gets the fixed schedule (the same output every run) and
+    a ``live`` source the freshest detection; close the recognizer to stop its thread.
+    """
+    ahead = None
+    if options.detection == "ahead":
+        ahead = FRESHEST if live else FIXED
     return Recognizer(
         models,
         detector,
@@ -112,6 +125,7 @@ def video_recognizer(
         min_quality=options.min_quality,
         detect_every=options.detect_every,
         quality_every=options.quality_every,
+        ahead=ahead,
     )
 
 
@@ -164,12 +178,14 @@ def run_pipeline(config: PipelineConfig) -> int:
             stack.callback(recorder.close)
         detector = open_detector(config)
         stack.callback(detector.close)
+        recognizer = video_recognizer(models, detector, config, live=source.info.kind in LIVE)
+        stack.callback(recognizer.close)
         metrics = (
             PipelineMetrics(config.camera_id, lambda: pipeline.stats()) if config.metrics else None
         )
         pipeline = Pipeline(
             source,
-            video_recognizer(models, detector, config),
+            recognizer,
             publisher,
             PipelineOptions(
                 config.camera_id,

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stream.faces.ahead import FIXED, SCHEDULES, DetectorThread
 from stream.faces.crop import crop_face
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.tracker import IouTracker, Track
@@ -98,6 +99,12 @@ class Recognizer:
     little in 1/30 s, and every frame is still cropped, encoded and classified afresh);
     ``quality_every`` N rescores a tracked face's reconstruction quality every N frames, since it
     changes with pose and lighting, not from frame to frame. Both default to every frame.
+
+    ``ahead`` moves detection to a thread of its own (:mod:`stream.faces.ahead`): ``"fixed"``
+    labels frame k with the detection of frame N·(k // N) − N, the same on every run of a file;
+    ``"freshest"`` with the newest detection finished, for live sources. Without it, detection
+    runs inline on the frames it is due, as ``analyze`` and ``evaluate`` do. :meth:`close` stops
+    the thread.
     """
 
     def __init__(
@@ -108,9 +115,12 @@ class Recognizer:
         min_quality: float | None = None,
         detect_every: int = 1,
         quality_every: int = 1,
+        ahead: str | None = None,
     ) -> None:
         if detect_every < 1 or quality_every < 1:
             raise ValueError("detect_every and quality_every must be at least 1")
+        if ahead is not None and ahead not in SCHEDULES:
+            raise ValueError(f"ahead must be one of {', '.join(SCHEDULES)}")
         self.models = models
         self.detector = detector
         self.tracker = tracker
@@ -118,19 +128,61 @@ class Recognizer:
         self.min_quality = models.manifest.uncertain_below if min_quality is None else min_quality
         self.detect_every = detect_every
         self.quality_every = quality_every
+        self.ahead = ahead
         self._frame = 0
         self._detections: list[Detection] = []
+        self._used = -1  # the frame whose detections are in use (with ``ahead``)
+        self._submitted = -detect_every  # the last frame handed to the detector thread
+        self._thread = DetectorThread(self._detect_bgr) if ahead is not None else None
+
+    def close(self) -> None:
+        """Stop the detector thread, if any; the detector itself belongs to the caller."""
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
 
     def crops(self, bgr: np.ndarray, detections: list[Detection]) -> np.ndarray:
         size = self.models.manifest.input_size
         crop = self.models.manifest.crop
         return np.stack([crop_face(bgr, det, crop, size) for det in detections])
 
+    def _detect_bgr(self, bgr: np.ndarray) -> list[Detection]:
+        return self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
     def _detect(self, bgr: np.ndarray) -> list[Detection]:
-        if self._frame % self.detect_every == 0:
-            self._detections = self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        number, every = self._frame, self.detect_every
         self._frame += 1
+        if self._thread is None:
+            if number % every == 0:
+                self._detections = self._detect_bgr(bgr)
+            return self._detections
+        if self.ahead == FIXED:
+            if number % every == 0:
+                self._thread.submit(number, bgr)
+            self._use(max(every * (number // every) - every, 0))
+        else:
+            if number - self._submitted >= every and self._thread.idle:
+                self._thread.submit(number, bgr)
+                self._submitted = number
+            newest = self._thread.newest()
+            if newest is not None and newest[0] > self._used:
+                self._detections, self._used = newest[1], newest[0]
+                self._thread.forget_before(newest[0])
+            elif self._used < 0:  # the very first frame: nothing to label with yet
+                self._use(self._submitted)
         return self._detections
+
+    def _use(self, number: int) -> None:
+        """Label with frame ``number``'s detections from now on, waiting for them if need be.
+
+        A detection that failed fails the one frame that first needs it; the frames after it
+        keep the boxes they had.
+        """
+        if number == self._used or self._thread is None:
+            return
+        self._used = number
+        self._detections = self._thread.wait(number)
+        self._thread.forget_before(number)
 
     def _quality(
         self, crops: np.ndarray, codes: np.ndarray, tracks: list[Track] | None

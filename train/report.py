@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 
 from stream.codes.encoder import FaceEncoder
 from stream.codes.runner import open_runner
+from stream.cpu import cpu_flags
 from stream.faces.crop import CropSpec
 from stream.labels.head import requantizer
 from stream.models import MANIFEST
@@ -396,13 +396,3 @@ def _wall_s(run: RunDir) -> float | None:
     """Seconds the run's stages took, from the timings ``fit`` records."""
     timings = run.read_metrics().get("stage_seconds", {})
     return round(sum(timings.values()), 1) if timings else None
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions, which decide how fast training and int8 inference run."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-    found = set(re.findall(r"\b(avx512[a-z_]*|amx[a-z_]*|avx2)\b", text))
-    return " ".join(sorted(found))

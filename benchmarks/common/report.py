@@ -10,6 +10,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stream.cpu import cpu_flags
+
 
 @dataclass
 class Table:
@@ -87,7 +89,7 @@ def machine_header(root: Path, model_dir: Path, model_kind: str) -> str:
     return "\n".join(
         [
             f"- machine: {cpu_model()}, {os.cpu_count()} cores, Linux {platform.release()}, "
-            f"Python {platform.python_version()}",
+            f"Python {platform.python_version()}; CPU flags: {cpu_flags() or 'no AVX2'}",
             f"- date: {now}; load average at start: {load}",
             f"- code: git {git_commit(root)} (plus uncommitted changes, if any)",
             f"- models: {model_dir} ({model_kind}), manifest sha256 {manifest_sha(model_dir)}…",

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from benchmarks.common.context import ROOT
 from benchmarks.common.report import cpu_model
+from stream.cpu import cpu_flags
 from train.config import TrainConfig, load_config
 from train.data import IMAGE_SUFFIXES
 from train.model import build_encoder
 from train.precision import step_seconds
-from train.report import cpu_flags
 
 log = logging.getLogger("benchmarks")
 

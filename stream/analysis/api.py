@@ -56,6 +56,7 @@ class Analyzer(Closable):
         min_quality: float | None = None,
     ) -> None:
         self._options = RecognizerOptions(
+            detection="inline",  # each detection on the frame it is due: rows as they always were
             model=model,
             models=Path(models) if models is not None else None,
             delegate=delegate,

@@ -11,6 +11,7 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,24 +82,32 @@ def _existing(path: str | Path) -> Path:
 
 
 class InterpreterRunner(ModelRunner):
-    """The LiteRT interpreter: XNNPACK on the CPU, or a delegate (Edge TPU, a library path)."""
+    """The LiteRT interpreter: XNNPACK on the CPU, or a delegate (Edge TPU, a library path).
+
+    On the CPU each batch size in use gets an interpreter of its own, allocated once: resizing
+    one interpreter reallocates its tensors (and XNNPACK re-plans) on every change in the
+    number of faces, which a live stream makes all the time. A stream's batch sizes are few
+    (up to ``max_faces``, twice that with the mirror), and each costs the model's activations
+    once, not per frame.
+    """
 
     def __init__(self, path: str | Path, delegate: str = "cpu", threads: int = 2) -> None:
         self.path = _existing(path)
         self.delegate = delegate
         self._threads = threads
-        self._interpreter = self._make_interpreter()
-        input_detail = self._interpreter.get_input_details()[0]
-        output_detail = self._interpreter.get_output_details()[0]
+        first = self._make_interpreter(1)
+        input_detail = first.get_input_details()[0]
+        output_detail = first.get_output_details()[0]
         self.input = TensorSpec.from_detail(input_detail)
         self.output = TensorSpec.from_detail(output_detail)
-        # Tensor indices survive resizing; looking them up per call costs more than a small model.
+        # Tensor indices are the same in every interpreter of one file; looking them up per call
+        # costs more than a small model.
         self._input_index = input_detail["index"]
         self._output_index = output_detail["index"]
-        self._batch = 1
+        self._interpreters: dict[int, Any] = {1: first}
         self._resizable = delegate == "cpu"
 
-    def _make_interpreter(self):
+    def _make_interpreter(self, batch: int) -> Any:
         delegates = [] if self.delegate == "cpu" else [load_delegate(self.delegate)]
         try:
             with quiet_native_stderr():
@@ -107,6 +116,10 @@ class InterpreterRunner(ModelRunner):
                     num_threads=self._threads,
                     experimental_delegates=delegates or None,
                 )
+                if batch != 1:
+                    index = interpreter.get_input_details()[0]["index"]
+                    shape = interpreter.get_input_details()[0]["shape"]
+                    interpreter.resize_tensor_input(index, [batch, *shape[1:]])
                 interpreter.allocate_tensors()
         except ValueError as exc:
             if delegates:
@@ -116,37 +129,34 @@ class InterpreterRunner(ModelRunner):
             raise ModelError(f"{self.path} is not a valid TFLite model") from exc
         return interpreter
 
-    def _resize(self, batch: int) -> bool:
-        if batch == self._batch:
-            return True
-        if not self._resizable:
-            return False
+    def _interpreter_for(self, batch: int) -> Any | None:
+        """The interpreter for ``batch`` faces at once, made on first use; None where the model
+        cannot take a batch (a delegate's fixed shapes), so faces go one at a time."""
+        interpreter = self._interpreters.get(batch)
+        if interpreter is not None or not self._resizable:
+            return interpreter
         try:
-            with quiet_native_stderr():
-                self._interpreter.resize_tensor_input(
-                    self._input_index, [batch, *self.input.shape[1:]]
-                )
-                self._interpreter.allocate_tensors()
-        except (RuntimeError, ValueError):
+            interpreter = self._make_interpreter(batch)
+        except (RuntimeError, ValueError, ModelError):
             log.info(
                 "%s cannot be resized to batch %d; running faces one by one", self.path.name, batch
             )
             self._resizable = False
-            self._interpreter = self._make_interpreter()
-            self._batch = 1
-            return False
-        self._batch = batch
-        return True
+            return None
+        self._interpreters[batch] = interpreter
+        return interpreter
 
-    def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input_index, batch)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output_index)
+    def _invoke(self, interpreter: Any, batch: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(self._input_index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(self._output_index)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        if self._resize(len(batch)):
-            return self._invoke(batch).copy()
-        return np.concatenate([self._invoke(batch[i : i + 1]) for i in range(len(batch))])
+        interpreter = self._interpreter_for(len(batch))
+        if interpreter is not None:
+            return self._invoke(interpreter, batch).copy()
+        single = self._interpreters[1]
+        return np.concatenate([self._invoke(single, batch[i : i + 1]) for i in range(len(batch))])
 
 
 class CompiledModelRunner(ModelRunner):

@@ -114,6 +114,14 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         help="detect on every Nth frame, reusing the last faces in between (1: every frame)",
     )
     faces.add_argument(
+        "--detection",
+        choices=("ahead", "inline"),
+        default=DEFAULTS.detection,
+        help="ahead: detect on a thread of its own while frames are labelled with the last "
+        "boxes (a file: always the same boxes for the same frame); inline: each detection "
+        "frame waits for its own (default: %(default)s)",
+    )
+    faces.add_argument(
         "--quality-every",
         type=positive_int,
         default=DEFAULTS.quality_every,

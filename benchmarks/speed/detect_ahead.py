@@ -1,0 +1,240 @@
+"""Benchmark: detection ahead on a thread of its own against inline, on the same video.
+
+Three questions, each answered in the same run:
+1. Speed: the real ``Pipeline`` (file source, tracker, int8 models, ZeroMQ publisher with a live
+   loopback subscriber) on the shared sample video at ``run``'s cadence, with ``--detection
+   ahead`` and ``inline``, three rounds each, round-robin: frames a second, and p50 / p90 / p99
+   of capture → publish (``latency_ms.total``) and of the detect stage as the frame sees it.
+2. Labels: on every clip in ``../shared/videos``, how often the top label per tracked face and
+   frame agrees between the two schedules, and whether two ``ahead`` runs give identical labels.
+3. The detector's own cost: LiteRT on the BlazeFace short-range file (1 and 2 threads) against
+   MediaPipe's Tasks call on a 640×360 frame, and our own part of that call (colour conversion
+   and alignment), to see how much of the call is overhead around the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from ai_edge_litert import interpreter as litert
+
+from benchmarks.common.context import ROOT, BenchContext, shared_dir
+from benchmarks.common.publishing import LoopbackBus, RecordingSink, decode_payloads
+from benchmarks.common.report import Section, Table, machine_header
+from benchmarks.common.stats import Summary
+from stream.assemble import RecognizerOptions, video_recognizer
+from stream.codes.delegates import quiet_native_stderr
+from stream.faces.detector import FaceDetector, _aligned
+from stream.family import resolve_model_dir
+from stream.models import Models, load_models
+from stream.pipeline import Pipeline, PipelineOptions
+from stream.publish import schema
+from stream.recognizer import Recognizer
+from stream.sources import FileSource
+
+log = logging.getLogger(__name__)
+
+NAME = "ahead"
+TITLE = "Detection ahead on its own thread against inline: speed, latency and labels"
+VIDEO = "videos/WolfgangLanger_Pexels.mp4"
+CAMERA = "bench"
+ROUNDS = 3
+SCHEDULES = ("inline", "ahead")
+DETECTOR_FILE = ROOT / "models" / "detector" / "face_detection_short_range.tflite"
+
+
+def _ms(values: Summary) -> str:
+    return f"{values.p50:.2f} / {values.p90:.2f} / {values.p99:.2f}"
+
+
+def pipeline_run(
+    models: Models, path: Path, detection: str, max_frames: int | None
+) -> tuple[float, Summary, Summary]:
+    """Frames a second, capture → publish and the detect stage, for one schedule."""
+    detector = FaceDetector("short", 0.5, 8)
+    recognizer = video_recognizer(models, detector, RecognizerOptions(detection=detection))
+    try:
+        first = cv2.VideoCapture(str(path))
+        ok, image = first.read()
+        first.release()
+        if ok:  # the first inferences allocate and plan: not what a frame costs
+            warm = Recognizer(models, detector)
+            for _ in range(3):
+                warm.recognize(image)
+        with LoopbackBus() as bus, FileSource(path) as source:
+            sink = RecordingSink(bus.publisher, schema.frame_topic(CAMERA))
+            pipeline = Pipeline(
+                source, recognizer, sink, PipelineOptions(CAMERA, max_frames=max_frames)
+            )
+            start = time.perf_counter()
+            counters = pipeline.run()
+            wall = time.perf_counter() - start
+        latency = [m["latency_ms"] for m in decode_payloads(sink.payloads)]
+    finally:
+        recognizer.close()
+        detector.close()
+    return (
+        counters.frames / wall,
+        Summary.of([lat["total"] for lat in latency]),
+        Summary.of([lat["detect"] for lat in latency]),
+    )
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def labels(models: Models, frames: list[np.ndarray], detection: str) -> dict[tuple[int, int], int]:
+    """Top label per (frame, track id), through ``run``'s recognizer and cadence."""
+    detector = FaceDetector("short", 0.5, 8)
+    recognizer = video_recognizer(models, detector, RecognizerOptions(detection=detection))
+    try:
+        return {
+            (index, face.id): int(np.argmax(face.probs))
+            for index, frame in enumerate(frames)
+            for face in recognizer.recognize(frame).faces
+        }
+    finally:
+        recognizer.close()
+        detector.close()
+
+
+def label_rows(models: Models, clips: list[Path]) -> list[list[str]]:
+    rows = []
+    for clip in clips:
+        frames = decode(clip)
+        inline = labels(models, frames, "inline")
+        ahead, again = labels(models, frames, "ahead"), labels(models, frames, "ahead")
+        shared = set(inline) & set(ahead)
+        agree = sum(inline[k] == ahead[k] for k in shared)
+        only = len(set(inline) ^ set(ahead))
+        rows.append(
+            [
+                clip.name,
+                str(len(frames)),
+                str(len(shared)),
+                f"{100.0 * agree / max(len(shared), 1):.1f} %",
+                str(only),
+                "yes" if ahead == again else "**no**",
+            ]
+        )
+    return rows
+
+
+def _timed(call: object, repeat: int) -> float:
+    assert callable(call)
+    call()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        call()
+    return (time.perf_counter() - start) / repeat * 1000.0
+
+
+def detector_rows(frame: np.ndarray, repeat: int) -> list[list[str]]:
+    """The model alone through LiteRT, MediaPipe's whole call, and our part of it."""
+    rows = []
+    blob = np.random.default_rng(0).random((1, 128, 128, 3), np.float32)
+    for threads in (1, 2):
+        with quiet_native_stderr():
+            interpreter = litert.Interpreter(model_path=str(DETECTOR_FILE), num_threads=threads)
+            interpreter.allocate_tensors()
+        index = interpreter.get_input_details()[0]["index"]
+
+        def invoke(interpreter: litert.Interpreter = interpreter, index: int = index) -> None:
+            interpreter.set_tensor(index, blob)
+            interpreter.invoke()
+
+        rows.append(
+            [
+                f"BlazeFace short-range through LiteRT, {threads} thread(s)",
+                f"{_timed(invoke, repeat):.2f}",
+            ]
+        )
+    detector = FaceDetector("short", 0.5, 8)
+    try:
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        size = f"{frame.shape[1]}×{frame.shape[0]}"
+        rows.append([f"MediaPipe Tasks detect on a {size} RGB frame",
+                     f"{_timed(lambda: detector.detect(rgb), repeat):.2f}"])  # fmt: skip
+        ours = _timed(lambda: _aligned(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), repeat)
+        rows.append([f"ours within it: BGR → RGB and 64-byte alignment, {size}", f"{ours:.2f}"])
+    finally:
+        detector.close()
+    return rows
+
+
+def measure(models_dir: Path, shared: Path, quick: bool) -> tuple[Table, Table, Table, list[str]]:
+    models = load_models(models_dir)
+    video = shared / VIDEO
+    max_frames = 60 if quick else None
+    runs: dict[str, list[tuple[float, Summary, Summary]]] = {name: [] for name in SCHEDULES}
+    for _ in range(1 if quick else ROUNDS):
+        for name in SCHEDULES:
+            runs[name].append(pipeline_run(models, video, name, max_frames))
+    speed = Table(
+        f"`{VIDEO}` through the real pipeline, `run`'s cadence; the median-FPS round of "
+        f"{len(runs['inline'])}; ms p50 / p90 / p99",
+        ["detection", "frames/s", "capture → publish", "detect stage, as the frame sees it"],
+    )
+    fps = {}
+    for name, results in runs.items():
+        best = sorted(results, key=lambda r: r[0])[len(results) // 2]
+        fps[name] = best[0]
+        speed.add(name, f"{best[0]:.1f}", _ms(best[1]), _ms(best[2]))
+    clips = sorted(p for p in (shared / "videos").iterdir() if p.suffix in (".mp4", ".mov"))
+    agreement = Table(
+        "Top label per tracked face and frame, `ahead` against `inline`, on every shared clip",
+        ["clip", "frames", "face-frames in both", "same label", "in one only", "ahead twice equal"],
+        label_rows(models, clips[:1] if quick else clips),
+    )
+    frame = decode(video)[0]
+    raw = Table(
+        "The detector's cost, ms a call (after one warm-up call)",
+        ["what", "ms"],
+        detector_rows(frame, 20 if quick else 200),
+    )
+    notes = [f"ahead is {fps['ahead'] / fps['inline']:.2f}× inline's frame rate in this run"]
+    return speed, agreement, raw, notes
+
+
+def run(ctx: BenchContext) -> Section:
+    if ctx.shared is None:
+        return Section(NAME, TITLE, ctx.command(NAME), notes=["skipped: no ../shared/videos"])
+    speed, agreement, raw, notes = measure(ctx.models, ctx.shared, ctx.quick)
+    return Section(NAME, TITLE, ctx.command(NAME), tables=[speed, agreement, raw], notes=notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.detect_ahead")
+    parser.add_argument("--models", type=Path, help="model folder (default: the family's)")
+    parser.add_argument("--quick", action="store_true", help="60 frames, one round, one clip")
+    args = parser.parse_args(argv)
+    shared = shared_dir()
+    if shared is None:
+        print("no ../shared beside the repository: nothing to measure", file=sys.stderr)
+        return 2
+    models = args.models or resolve_model_dir()
+    command = shlex.join(["python", "-m", "benchmarks.speed.detect_ahead", *(argv or sys.argv[1:])])
+    speed, agreement, raw, notes = measure(models, shared, args.quick)
+    print(machine_header(ROOT, models, "shipped"))
+    print(Section(NAME, TITLE, command, tables=[speed, agreement, raw], notes=notes).markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
