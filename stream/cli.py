@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn
 
 from stream.errors import EmostreamError
-from stream.process import exit_now_if_threads_linger, quiet_native_logs
+from stream.process import NativeStderrFilter, exit_now_if_threads_linger, quiet_native_logs
 
 COMMANDS = (
     "run",
@@ -66,22 +66,26 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, own_process: bool = False) -> int:
+    """Run one command. ``own_process`` (the console script) also filters what native code
+    writes to stderr, which only a process of its own may do to its file descriptors."""
     # A service manager may stop us while imports or models are still loading; without this,
     # SIGTERM's default action kills the process before anything it opened is closed.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return _main(argv)
+        return _main(argv, own_process)
     except KeyboardInterrupt:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, own_process: bool) -> int:
     args = build_parser().parse_args(argv)
+    native = None
     if args.verbose < 2:
         quiet_native_logs()
+        native = NativeStderrFilter() if own_process else None
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -89,12 +93,15 @@ def _main(argv: list[str] | None) -> int:
     except EmostreamError as exc:
         print(f"emostream {args.command}: error: {exc}", file=sys.stderr)
         code = exc.exit_code
+    finally:
+        if native is not None:
+            native.close()
     return code
 
 
 def entry() -> None:
     """Console-script entry point."""
-    code = main()
+    code = main(own_process=True)
     exit_now_if_threads_linger(code)
     sys.exit(code)
 

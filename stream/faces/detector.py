@@ -104,15 +104,6 @@ ALIGNMENT = 64
 """Bytes LiteRT wants its input buffers aligned to."""
 
 
-def _placed(frame: np.ndarray, offset: int) -> np.ndarray:
-    """A C-order copy of ``frame`` that starts ``offset`` bytes past a 64-byte boundary."""
-    buffer = np.empty(frame.nbytes + 2 * ALIGNMENT, np.uint8)
-    start = -buffer.ctypes.data % ALIGNMENT + offset
-    out = buffer[start : start + frame.nbytes].view(frame.dtype).reshape(frame.shape)
-    out[...] = frame
-    return out
-
-
 def _aligned(frame: np.ndarray) -> np.ndarray:
     """``frame`` in C order at a 64-byte boundary, copied only where it is not already.
 
@@ -123,7 +114,11 @@ def _aligned(frame: np.ndarray) -> np.ndarray:
     """
     if frame.flags.c_contiguous and frame.ctypes.data % ALIGNMENT == 0:
         return frame
-    return _placed(frame, 0)
+    buffer = np.empty(frame.nbytes + ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    out = buffer[start : start + frame.nbytes].view(frame.dtype).reshape(frame.shape)
+    out[...] = frame
+    return out
 
 
 class FaceDetector:
@@ -163,14 +158,10 @@ class FaceDetector:
             self._close = weakref.finalize(self, _close_quietly, self._detector)
             # Start-up log lines come on the first calls (LiteRT's own, on the second or third
             # detection): get them all while stderr is quiet, not on a live stream's first
-            # frames. MediaPipe warns once per process (ABSL_LOG_FIRST_N) about a misaligned
-            # input, so a deliberately misaligned blank spends that one warning here too, in
-            # case some CPU's path misaligns a tensor of its own after ``_wrap`` aligned ours.
-            blank = np.zeros((64, 64, 3), np.uint8)
-            for frame in (blank, _placed(blank, 16)):
-                image = self._image(image_format=self._format, data=frame)
-                for _ in range(3):
-                    self._detector.detect(image)
+            # frames. What native code logs later is filtered by the CLI (NativeStderrFilter).
+            blank = self._wrap(np.zeros((64, 64, 3), np.uint8))
+            for _ in range(3):
+                self._detector.detect(blank)
 
     def _wrap(self, rgb: np.ndarray) -> Any:
         return self._image(image_format=self._format, data=_aligned(rgb))

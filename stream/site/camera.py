@@ -45,11 +45,13 @@ def camera_main(options: dict[str, Any], frontend: str, restarts: int, level: in
     ).start()
     from stream.assemble import PipelineConfig, run_pipeline
     from stream.errors import EmostreamError
-    from stream.process import exit_now_if_threads_linger, quiet_native_logs
+    from stream.process import NativeStderrFilter, exit_now_if_threads_linger, quiet_native_logs
 
     config = PipelineConfig(**options | {"connect": frontend, "restarts": restarts})
+    native = None
     if level > logging.DEBUG:
         quiet_native_logs()
+        native = NativeStderrFilter()
     logging.basicConfig(
         level=level,
         format=f"%(asctime)s %(levelname)s camera={config.camera_id} %(name)s: %(message)s",
@@ -63,5 +65,7 @@ def camera_main(options: dict[str, Any], frontend: str, restarts: int, level: in
         code = 0
     logging.shutdown()
     sys.stdout.flush()
+    if native is not None:
+        native.close()
     exit_now_if_threads_linger(code)
     sys.exit(code)
