@@ -101,7 +101,7 @@ class Recognizer:
     changes with pose and lighting, not from frame to frame. Both default to every frame.
 
     ``ahead`` moves detection to a thread of its own (:mod:`stream.faces.ahead`): ``"fixed"``
-    labels frame k with the detection of frame N·(k // N) − N, the same on every run of a file;
+    labels frame k with the detection of frame N·((k − 1) // N), the same on every run of a file;
     ``"freshest"`` with the newest detection finished, for live sources. Without it, detection
     runs inline on the frames it is due, as ``analyze`` and ``evaluate`` do. :meth:`close` stops
     the thread.
@@ -159,7 +159,7 @@ class Recognizer:
         if self.ahead == FIXED:
             if number % every == 0:
                 self._thread.submit(number, bgr)
-            self._use(max(every * (number // every) - every, 0))
+            self._use(every * ((number - 1) // every) if number else 0)
         else:
             if number - self._submitted >= every and self._thread.idle:
                 self._thread.submit(number, bgr)

@@ -70,7 +70,7 @@ def used(recognizer: Recognizer, astronaut: np.ndarray, frames: range) -> list[i
     ]
 
 
-def test_fixed_labels_each_frame_with_the_detection_one_cadence_back(
+def test_fixed_labels_each_frame_with_the_newest_detection_started_before_it(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     recognizer = recognizer_with(model_dir, stand_in, detect_every=3, ahead=FIXED)
@@ -78,14 +78,14 @@ def test_fixed_labels_each_frame_with_the_detection_one_cadence_back(
         got = used(recognizer, astronaut, range(12))
     finally:
         recognizer.close()
-    assert got == [max(3 * (k // 3) - 3, 0) for k in range(12)]
+    assert got == [0, 0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9]
     assert sorted(stand_in.seen) == [0, 3, 6, 9]  # only the frames due, each once
 
 
 def test_fixed_gives_the_same_frames_however_slow_or_erratic_the_detector(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
-    expected = [max(2 * (k // 2) - 2, 0) for k in range(16)]
+    expected = [2 * ((k - 1) // 2) if k else 0 for k in range(16)]
     for delay in (lambda: 0.0, lambda: 0.03, lambda: random.uniform(0.0, 0.02)):
         stand_in.delay = delay
         recognizer = recognizer_with(model_dir, stand_in, detect_every=2, ahead=FIXED)
@@ -122,11 +122,11 @@ def test_a_failed_detection_fails_one_frame_and_the_stream_goes_on(
     stand_in.fail_on = {3}
     recognizer = recognizer_with(model_dir, stand_in, detect_every=3, ahead=FIXED)
     try:
-        assert used(recognizer, astronaut, range(6)) == [0] * 6
+        assert used(recognizer, astronaut, range(4)) == [0] * 4
         with pytest.raises(RuntimeError, match="frame 3 is bad"):
-            recognizer.recognize(painted(astronaut, 6))
-        assert used(recognizer, astronaut, range(7, 9)) == [0, 0]  # the old boxes carry on
-        assert used(recognizer, astronaut, range(9, 12)) == [6, 6, 6]
+            recognizer.recognize(painted(astronaut, 4))
+        assert used(recognizer, astronaut, range(5, 7)) == [0, 0]  # the old boxes carry on
+        assert used(recognizer, astronaut, range(7, 10)) == [6, 6, 6]
     finally:
         recognizer.close()
 
@@ -158,4 +158,4 @@ def test_run_on_a_file_gives_the_same_labels_every_time(make_clip, model_dir: Pa
     assert len(first) == 36 and first == second
     inline = _labels(clip, model_dir, "--detection", "inline")
     agree = sum(a == b for a, b in zip(first, inline, strict=True))
-    assert agree >= 0.9 * len(inline)  # the same faces, boxes one cadence older
+    assert agree >= 0.9 * len(inline)  # the same faces; only detection frames use older boxes

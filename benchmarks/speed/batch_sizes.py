@@ -67,6 +67,9 @@ def _ms_a_call(runner: Any, batches: list[np.ndarray], calls: int) -> float:
 def measure(model: Path, threads: int, calls: int) -> list[list[str]]:
     probe = InterpreterRunner(model, threads=threads)
     spec = probe.input
+    probe.run(np.zeros((2, *spec.shape[1:]), spec.dtype))
+    if not probe._resizable:
+        raise SystemExit(f"{model.name} cannot take a batch: it runs one face at a time either way")
     rng = np.random.default_rng(0)
     rows = []
     for name, sizes in PATTERNS.items():
