@@ -28,10 +28,14 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls on the first frame")
     parser.add_argument("--detect-every", type=int, default=1, help="as `emostream run`'s")
     parser.add_argument("--quality-every", type=int, default=1, help="as `emostream run`'s")
+    parser.add_argument(
+        "--detection", choices=("inline", "ahead"), default="inline", help="as `emostream run`'s"
+    )
     args = parser.parse_args()
 
     import cv2
 
+    from stream.faces.ahead import FIXED
     from stream.faces.detector import FaceDetector
     from stream.faces.tracker import IouTracker
     from stream.models import load_models
@@ -59,6 +63,7 @@ def main() -> int:
         IouTracker(alpha=0.4),
         detect_every=args.detect_every,
         quality_every=args.quality_every,
+        ahead=FIXED if args.detection == "ahead" else None,
     )
     labels = recognizer.labels
     startup_s = time.perf_counter() - STARTED
@@ -88,6 +93,7 @@ def main() -> int:
         top.append(found[0]["label"] if found else None)
         digest.update(frame)
     capture.release()
+    recognizer.close()
     detector.close()
     result = {
         "tool": "emostream",
