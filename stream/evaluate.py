@@ -22,6 +22,23 @@ from stream.recognizer import Recognizer, classify_crops
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
+def class_recall(confusion: np.ndarray) -> list[float | None]:
+    """Each true class's recall (rows true, columns predicted); None for a class with no faces."""
+    totals = confusion.sum(axis=1)
+    return [float(confusion[i, i] / totals[i]) if totals[i] else None for i in range(len(totals))]
+
+
+def balanced_accuracy(confusion: np.ndarray) -> float:
+    """The mean recall over the classes that have faces.
+
+    Plain accuracy rewards calling every mild face neutral, the commonest class of FER+; the
+    mean recall counts each expression once, so a member blind to anger cannot hide. A class
+    absent from the set (CK+ has no neutral) is left out rather than scored 0.
+    """
+    present = [r for r in class_recall(confusion) if r is not None]
+    return float(np.mean(present)) if present else 0.0
+
+
 @dataclass
 class Evaluation:
     labels: tuple[str, ...]
@@ -58,21 +75,23 @@ class Evaluation:
         """Accuracy on the faces the detector found: how faithful the crop convention is."""
         return float(np.trace(self.confusion)) / max(int(self.confusion.sum()), 1)
 
-    def recall(self) -> dict[str, float]:
-        totals = self.confusion.sum(axis=1)
-        return {
-            name: float(self.confusion[i, i] / totals[i]) if totals[i] else 0.0
-            for i, name in enumerate(self.labels)
-        }
+    def recall(self) -> dict[str, float | None]:
+        """Per true class; None where the set has no face of that class."""
+        return dict(zip(self.labels, class_recall(self.confusion), strict=True))
+
+    @property
+    def balanced_accuracy(self) -> float:
+        return balanced_accuracy(self.confusion)
 
     def to_dict(self) -> dict:
         return {
             "accuracy": round(self.accuracy, 4),
+            "balanced_accuracy": round(self.balanced_accuracy, 4),
             "n": self.n,
             "no_face": self.no_face,
             "found_accuracy": round(self.found_accuracy, 4),
             "ms_per_face": round(self.ms_per_face, 3),
-            "recall": {k: round(v, 4) for k, v in self.recall().items()},
+            "recall": {k: None if v is None else round(v, 4) for k, v in self.recall().items()},
             "confusion": self.confusion.tolist(),
             "labels": list(self.labels),
         }

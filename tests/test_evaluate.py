@@ -13,6 +13,9 @@ import numpy as np
 import pytest
 
 from stream.evaluate import (
+    Evaluation,
+    balanced_accuracy,
+    class_recall,
     evaluate_crops,
     evaluate_scenes,
     load_labelled_images,
@@ -57,6 +60,28 @@ def test_evaluate_json_counts_every_image(labelled: Path, model_dir: Path) -> No
     assert report["n"] == 8 and 0 <= report["accuracy"] <= 1
     assert set(report["recall"]) == set(load_models(model_dir).manifest.labels)
     assert np.asarray(report["confusion"]).sum() == 8
+    present = [r for r in report["recall"].values() if r is not None]
+    assert len(present) == 2  # only happy and sad have faces here
+    assert report["balanced_accuracy"] == pytest.approx(np.mean(present), abs=1e-4)
+
+
+def test_balanced_accuracy_is_the_mean_recall_over_the_classes_present() -> None:
+    """A hand-made case: a model that calls most faces neutral, and a class with no faces."""
+    confusion = np.array(
+        [  # true angry, happy, neutral, fear (none); predicted the same order
+            [10, 0, 90, 0],
+            [0, 90, 10, 0],
+            [0, 0, 300, 0],
+            [0, 0, 0, 0],
+        ]
+    )
+    assert class_recall(confusion) == [0.1, 0.9, 1.0, None]
+    assert balanced_accuracy(confusion) == pytest.approx((0.1 + 0.9 + 1.0) / 3)
+    result = Evaluation(("angry", "happy", "neutral", "fear"), confusion, ms_per_face=1.0)
+    assert result.accuracy == pytest.approx(400 / 500)  # plain accuracy hides the blind spot
+    assert result.recall()["fear"] is None
+    assert result.to_dict()["balanced_accuracy"] == pytest.approx(0.6667, abs=1e-4)
+    assert balanced_accuracy(np.zeros((3, 3), int)) == 0.0
 
 
 def test_evaluate_detect_counts_images_without_a_face(labelled: Path, model_dir: Path) -> None:
@@ -75,6 +100,9 @@ def test_evaluate_table_and_bad_folder(labelled: Path, model_dir: Path) -> None:
     table = evaluate_cli(str(labelled), model_dir=model_dir)
     assert table.returncode == 0
     assert "accuracy:" in table.stdout and "confusion matrix" in table.stdout
+    assert "balanced accuracy:" in table.stdout
+    assert "(mean recall over the 2 classes present)" in table.stdout
+    assert "– (no faces)" in table.stdout
     (labelled / "bored").mkdir()
     try:
         bad = evaluate_cli(str(labelled), model_dir=model_dir)

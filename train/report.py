@@ -110,8 +110,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f} %"
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f} %"
 
 
 def reproduce_command(config: str | Path, run_dir: str | Path, out_dir: str | Path) -> str:

@@ -58,11 +58,16 @@ def format_report(result: Evaluation, detect: bool) -> str:
         f"images: {result.n}" + (f" (no face found in {result.no_face})" if detect else ""),
         f"accuracy: {100 * result.accuracy:.2f} %"
         + (f" ({100 * result.found_accuracy:.2f} % of the faces found)" if detect else ""),
+        f"balanced accuracy: {100 * result.balanced_accuracy:.2f} % (mean recall over the "
+        f"{sum(r is not None for r in result.recall().values())} classes present)",
         f"time: {result.ms_per_face:.2f} ms per {'image' if detect else 'face'}",
         "",
         "per-class recall:",
     ]
-    lines += [f"  {name:<{width}}{100 * r:6.1f} %" for name, r in result.recall().items()]
+    lines += [
+        f"  {name:<{width}}" + ("     – (no faces)" if r is None else f"{100 * r:6.1f} %")
+        for name, r in result.recall().items()
+    ]
     lines += ["", "confusion matrix (rows true, columns predicted):"]
     lines.append(" " * width + "".join(f"{name[:7]:>8}" for name in labels))
     for name, row in zip(labels, result.confusion, strict=True):
