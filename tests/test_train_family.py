@@ -3,9 +3,10 @@
 ``base`` is the plain-convolution network on FER+ votes; ``nano`` and ``small`` are the
 depthwise-separable networks, distilled from the tiny ``base``: ``nano`` from its run folder,
 ``small`` from its exported member folder, as a later session distils from a committed member
-whose run is gone with its machine. Each is fitted, exported as
-full int8 (the export's Edge TPU op check passes or it fails), evaluated, calibrated, reported,
-and loaded by ``ai_edge_litert`` through the runtime.
+whose run is gone with its machine; ``taught`` is nano's design distilled from a CSV of teacher
+probabilities, as the members learn from ``../shared/datasets/fer2013/teacher.csv``. Each is
+fitted, exported as full int8 (the export's Edge TPU op check passes or it fails), evaluated,
+calibrated, reported, and loaded by ``ai_edge_litert`` through the runtime.
 """
 
 from __future__ import annotations
@@ -23,13 +24,27 @@ from ai_edge_litert.interpreter import Interpreter
 from stream.codes.macs import count_macs
 from stream.models import load_models
 from tests.tiny_models import write_tiny_dataset
+from train.labels import LABELS
 from train.votes import VOTE_COLUMNS
 
 MEMBERS = {
     "base": ('block = "conv"', "filters = [4, 8]", "convs_per_block = [1, 1]"),
     "nano": ('block = "separable"', "filters = [4, 8]", "convs_per_block = [1, 2]"),
     "small": ('block = "separable"', "filters = [8, 16]", "convs_per_block = [1, 2]"),
+    "taught": ('block = "separable"', "filters = [4, 8]", "convs_per_block = [1, 2]"),
 }
+
+
+def write_teacher_csv(root: Path) -> Path:
+    """A teacher's probabilities for every training face, each row summing to 1."""
+    rng = np.random.default_rng(5)
+    rows = ["file," + ",".join(LABELS)]
+    for path in sorted((root / "train").rglob("*.png")):
+        probs = rng.dirichlet(np.ones(len(LABELS)))
+        rows.append(f"{path.relative_to(root / 'train').as_posix()},"
+                    + ",".join(f"{p:.6f}" for p in probs))  # fmt: skip
+    (root / "teacher.csv").write_text("\n".join(rows) + "\n")
+    return root / "teacher.csv"
 
 
 def write_votes(root: Path) -> Path:
@@ -69,8 +84,13 @@ def family(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("family")
     base_config = write_tiny_dataset(root).read_text()
     write_votes(root)
-    for name in ("base", "nano", "small"):
-        teacher = {"nano": root / "runs" / "base", "small": root / "models" / "base"}.get(name)
+    teachers = {
+        "nano": root / "runs" / "base",
+        "small": root / "models" / "base",
+        "taught": write_teacher_csv(root),
+    }
+    for name in MEMBERS:
+        teacher = teachers.get(name)
         config = member_config(root, base_config, name, teacher)
         for command in ("fit", "export", "evaluate", "calibrate", "report"):
             argv = [command, "--config", str(config), "--run-dir", str(root / "runs" / name)]
@@ -80,7 +100,7 @@ def family(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["base", "nano", "small"])
+@pytest.mark.parametrize("name", list(MEMBERS))
 def test_each_member_exports_full_int8_and_loads(family: Path, name: str) -> None:
     folder = family / "models" / name
     for part in ("encoder", "head", "decoder"):
@@ -138,3 +158,20 @@ def test_a_teacher_that_is_neither_member_nor_run_is_one_line(tmp_path: Path, ca
     assert train_main(["fit", "--config", str(config), "--run-dir", str(tmp_path / "run")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nowhere" in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.slow
+def test_a_csv_teacher_blends_its_rows_into_the_targets(family: Path) -> None:
+    """The CSV's own rows, in the training split's order; nothing cached in the run folder."""
+    from train.config import load_config
+    from train.fit import load_splits
+    from train.teacher import load_teacher_csv
+
+    config = load_config(family / "taught.toml")
+    splits = load_splits(config)
+    table = load_teacher_csv(family / "teacher.csv", family / "train")
+    rows = table.for_files(splits.train.names(family / "train"))
+    assert rows.shape == (len(splits.train), len(LABELS))
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-6)
+    assert not (family / "runs" / "taught" / "teacher_probs.npy").exists()
+    assert (family / "models" / "taught" / "manifest.json").exists()

@@ -97,7 +97,8 @@ class FinetuneConfig:
 @dataclass(frozen=True)
 class DistillConfig:
     teacher: str = ""
-    """What teaches this model: a shipped member's folder (``models/<name>``, int8 through the
+    """What teaches this model: a CSV of probabilities per training file (``teacher.csv``, see
+    :mod:`train.teacher`), a shipped member's folder (``models/<name>``, int8 through the
     runtime) or a finished run folder (``python -m train fit --run-dir``); empty: no teacher."""
     weight: float = 0.5
     """Training targets are (1 − weight) × the labels + weight × the teacher's probabilities."""

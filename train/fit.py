@@ -43,6 +43,7 @@ from train.model import (
 )
 from train.precision import resolve_precision, step_seconds
 from train.selfdistill import BlendSchedule, self_distilling
+from train.teacher import is_teacher_csv, load_teacher_csv
 from train.votes import distributions, load_votes, usable
 
 log = logging.getLogger(__name__)
@@ -410,14 +411,19 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
 def with_teacher(cfg: TrainConfig, run: RunDir, splits: Splits) -> Splits:
     """Training targets blended with a teacher's probabilities, mirror-averaged.
 
-    The teacher is a shipped member's folder (int8, through the runtime, at its temperature) or
-    a finished run folder (float). It sees each un-augmented training face once; its
-    probabilities are kept in the run folder, so a resumed run blends exactly the same targets.
+    The teacher is a CSV of probabilities per training file (:mod:`train.teacher`), a shipped
+    member's folder (int8, through the runtime, at its temperature) or a finished run folder
+    (float). A network sees each un-augmented training face once; its probabilities are kept in
+    the run folder, so a resumed run blends exactly the same targets.
     The holdout keeps its own labels: model selection still answers to the crowd, not to the
     teacher.
     """
     cached = run.path("teacher_probs.npy")
-    if cached.exists():
+    if is_teacher_csv(cfg.distill.teacher):
+        train_folder = Path(cfg.data.train)
+        table = load_teacher_csv(Path(cfg.distill.teacher).expanduser(), train_folder)
+        teacher = table.for_files(splits.train.names(train_folder))
+    elif cached.exists():
         teacher = np.load(cached)
     else:
         teacher = _ask_teacher(Path(cfg.distill.teacher).expanduser(), splits.train.images)
