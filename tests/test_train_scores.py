@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from train.scores import accuracy, expected_calibration_error, fit_temperature, tempered
+from train.scores import (
+    OBJECTIVE,
+    accuracy,
+    expected_calibration_error,
+    fit_temperature,
+    holdout_objective,
+    tempered,
+)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -38,3 +46,24 @@ def test_the_fitted_temperature_undoes_an_over_confident_softmax() -> None:
     before = expected_calibration_error(sharp, labels)
     after = expected_calibration_error(tempered([sharp], temperature), labels)
     assert after < before / 3
+
+
+def test_the_holdout_objective_prefers_the_model_that_sees_every_class() -> None:
+    """Accuracy and balanced accuracy choose differently here; the objective counts both."""
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 80)  # angry, disgust, neutral-like majority
+
+    def probs_for(predicted: list[int]) -> np.ndarray:
+        out = np.full((len(predicted), 3), 0.1)
+        out[np.arange(len(predicted)), predicted] = 0.8
+        return out
+
+    # "mild": everything but a few angry faces called the common class: 82 % accurate.
+    mild = probs_for([0, 0] + [2] * 8 + [2] * 10 + [2] * 80)
+    # "balanced": finds most angry and disgust faces, at the cost of some common ones: 78 %.
+    balanced = probs_for([0] * 8 + [2] * 2 + [1] * 8 + [2] * 2 + [2] * 62 + [0] * 9 + [1] * 9)
+    assert accuracy(mild, labels) > accuracy(balanced, labels)
+    assert holdout_objective(balanced, labels) > holdout_objective(mild, labels)
+    assert holdout_objective(mild, labels) == pytest.approx((0.82 + (0.2 + 0.0 + 1.0) / 3) / 2)
+    unlabelled = np.full(100, -1)
+    assert holdout_objective(balanced, unlabelled) == 0.0
+    assert "balanced accuracy" in OBJECTIVE

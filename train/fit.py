@@ -42,6 +42,7 @@ from train.model import (
     dtype_policy,
 )
 from train.precision import resolve_precision, step_seconds
+from train.scores import holdout_objective
 from train.selfdistill import BlendSchedule, self_distilling
 from train.teacher import is_teacher_csv, load_teacher_csv
 from train.votes import distributions, load_votes, usable
@@ -250,7 +251,7 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
     h = cfg.head
     powers = h.class_weight_powers or (cfg.finetune.class_weight_power,)
     fitted = {power: _fit_head(cfg, codes, splits, power, verbose) for power in powers}
-    scores = {power: accuracy for power, (_, _, accuracy) in fitted.items()}
+    scores = {power: score for power, (_, _, score) in fitted.items()}
     power = max(powers, key=lambda p: scores[p])
     head, history, _ = fitted[power]
     if len(powers) > 1:
@@ -266,7 +267,7 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
 def _fit_head(
     cfg: TrainConfig, codes: dict[str, np.ndarray], splits: Splits, power: float, verbose: int
 ) -> tuple[keras.Model, keras.callbacks.History, float]:
-    """A head on frozen codes with class weights raised to ``power``; its holdout accuracy."""
+    """A head on frozen codes with class weights raised to ``power``; its holdout objective."""
     h = cfg.head
     keras.utils.set_random_seed(cfg.seed)
     head = build_head(cfg.model)
@@ -285,11 +286,30 @@ def _fit_head(
         epochs=h.epochs,
         verbose=verbose,
         callbacks=[
-            keras.callbacks.EarlyStopping("val_accuracy", patience=5, restore_best_weights=True)
+            HoldoutObjective(codes["holdout"], splits.holdout.labels),
+            keras.callbacks.EarlyStopping(
+                "val_objective", mode="max", patience=5, restore_best_weights=True
+            ),
         ],
     )
-    predicted = head.predict(codes["holdout"], verbose=0).argmax(axis=1)
-    return head, history, float(np.mean(predicted == splits.holdout.labels))
+    probs = head.predict(codes["holdout"], verbose=0)
+    return head, history, holdout_objective(probs, splits.holdout.labels)
+
+
+class HoldoutObjective(keras.callbacks.Callback):
+    """Puts the holdout objective (:func:`train.scores.holdout_objective`) in each epoch's logs as
+    ``val_objective``, for the early stop and the checkpoint that come after it in the list."""
+
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray) -> None:
+        super().__init__()
+        self.inputs = inputs
+        self.labels = labels
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        out = self.model.predict(self.inputs, batch_size=512, verbose=0)
+        probs = out["probs"] if isinstance(out, dict) else out
+        if logs is not None:
+            logs["val_objective"] = holdout_objective(np.asarray(probs), self.labels)
 
 
 def _named(splits: Splits) -> list[tuple[str, FaceSet]]:
@@ -355,7 +375,7 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
     log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
     best = run.path("finetune_best.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(
-        str(best), "val_probs_accuracy", save_best_only=True, save_weights_only=True, mode="max"
+        str(best), "val_objective", save_best_only=True, save_weights_only=True, mode="max"
     )
     history = joint.fit(
         _dataset(splits.train, cfg, f.batch_size, "joint", weights),
@@ -366,6 +386,7 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         callbacks=[
             keras.callbacks.BackupAndRestore(str(run.path("backup_finetune"))),
             *callbacks,
+            HoldoutObjective(to_float(splits.holdout.images), splits.holdout.labels),
             checkpoint,
             keras.callbacks.CSVLogger(str(run.path("finetune_log.csv")), append=True),
         ],
@@ -383,16 +404,16 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
     joint, parts = _load_joint(run, {part: f"{part}_finetuned" for part in PARTS})
     holdout = splits.holdout
 
-    def holdout_accuracy() -> float:
+    def holdout_score() -> float:
         probs = float_probs(parts["encoder"], parts["head"], holdout.images, flip=True)
-        return float(np.mean(probs.argmax(axis=1) == holdout.labels))
+        return holdout_objective(probs, holdout.labels)
 
-    before = holdout_accuracy()
+    before = holdout_score()
     trained = joint.get_weights()
     order = np.random.default_rng(cfg.seed).permutation(len(splits.train))
     faces = tf.data.Dataset.from_tensor_slices(to_float(splits.train.images[order]))
     recompute_batch_norm(joint, faces.batch(cfg.finetune.batch_size))
-    after = holdout_accuracy()
+    after = holdout_score()
     used = after > before
     log.info(
         "recalibrated batch norm: holdout %.4f vs %.4f as trained, keeping the %s statistics",

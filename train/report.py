@@ -29,6 +29,7 @@ from train.export import MODEL_FILES
 from train.fit import RunDir
 from train.labels import LABELS
 from train.manifest import write_manifest
+from train.scores import OBJECTIVE
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +182,13 @@ def write_report(cfg: TrainConfig, run_dir: str | Path, out_dir: str | Path, com
     flip_note = ", mirror-averaged" if ev["flip_average"] else ""
     holdout = ev["holdout_int8"]
     flip_text = (
+        f"Every choice made on the held-out split of train (class weighting, checkpoint, "
+        f"batch-norm statistics, mirror averaging) maximises one objective: {OBJECTIVE}. "
         f"Mirror averaging (the crop and its mirror image in one batch, probabilities averaged) "
-        f"was chosen on the held-out split of train: {_pct(holdout['flip_average'])} against "
+        f"scored {_pct(holdout['flip_average'])} on it against "
         f"{_pct(holdout['single_crop'])} for one crop; it is "
-        f"{'on' if ev['flip_average'] else 'off'} in `manifest.json` (`inference.flip_average`)."
+        f"{'on' if ev['flip_average'] else 'off'} in `manifest.json` (`inference.flip_average`). "
+        "The temperature cannot change a label; it is fitted for calibration alone."
     )
     confusion = np.asarray(ev["int8"]["confusion"])
     card = f"""# Model card: emostream FER encoder + expression head
