@@ -208,6 +208,7 @@ are not bit-for-bit deterministic: a rerun lands near the figures below, not exa
 | --- | --- |
 | float (Keras) encoder + head{flip_note} | {_pct(ev["float_accuracy"])} |
 | **int8 encoder + head (shipped){flip_note}** | **{_pct(ev["int8"]["accuracy"])}** |
+| int8, balanced accuracy (mean recall) | {_pct(ev["int8"].get("balanced_accuracy"))} |
 | int8 encoder + head, single crop (no mirror) | {_pct(ev["int8_single_crop"])} |
 | int8 through detection¹ | {_pct(ev["int8_detect"]["accuracy"])} |
 | int8 through detection, on the faces it found | {_pct(_found(ev["int8_detect"]))} |
