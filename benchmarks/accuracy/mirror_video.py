@@ -25,9 +25,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from benchmarks.common.clips import decode
 from benchmarks.common.context import ROOT, BenchContext
 from benchmarks.common.report import Section, Table
 from stream.faces.detector import FaceDetector
@@ -48,18 +48,6 @@ SETTINGS = ((True, 0.4), (False, 0.4), (True, 1.0), (False, 1.0))
 class Labels:
     by_face: dict[tuple[int, int], int]  # (frame, track id) → label index
     head_ms: float
-
-
-def decode(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def label_run(models: Models, frames: list[np.ndarray], mirror: bool, alpha: float) -> Labels:

@@ -78,3 +78,16 @@ def write_clip(
 
 def clip_path(folder: Path, faces: int, size: tuple[int, int], frames: int) -> Path:
     return folder / f"astronaut-{faces}faces-{size[0]}x{size[1]}-{frames}f.mp4"
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file, decoded once, for benchmarks that go over it several times."""
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames

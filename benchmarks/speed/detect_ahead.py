@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from ai_edge_litert import interpreter as litert
 
+from benchmarks.common.clips import decode
 from benchmarks.common.context import ROOT, BenchContext, shared_dir
 from benchmarks.common.publishing import LoopbackBus, RecordingSink, decode_payloads
 from benchmarks.common.report import Section, Table, machine_header
@@ -85,18 +86,6 @@ def pipeline_run(
         Summary.of([lat["total"] for lat in latency]),
         Summary.of([lat["detect"] for lat in latency]),
     )
-
-
-def decode(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def labels(models: Models, frames: list[np.ndarray], detection: str) -> dict[tuple[int, int], int]:

@@ -110,6 +110,7 @@ class DetectorThread:
             try:
                 result: list[Detection] | BaseException = self._detect(image)
             except Exception as exc:  # handed to the frame that waits for it
+                log.warning("detection failed on frame %d: %s", number, exc)
                 result = exc
             with self._cond:
                 self._results[number] = result
