@@ -1,14 +1,18 @@
 """On-the-fly augmentation of face batches: flip, shift, small rotation, zoom, brightness, contrast.
 
-Run inside ``tf.data`` so each epoch sees new variants; the autoencoder reconstructs the augmented
-face itself, which teaches the decoder the same variety the runtime's detector crops show.
+Applied to each training batch as it is made, so each epoch sees new variants; the autoencoder
+reconstructs the augmented face itself, which teaches the decoder the same variety the runtime's
+detector crops show. Keras' preprocessing layers and ``keras.ops`` only: the same code runs on
+TensorFlow, JAX or PyTorch, on whatever device the backend uses.
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import keras
-import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 
 from train.config import AugmentConfig
 
@@ -30,37 +34,40 @@ def build_augmenter(cfg: AugmentConfig, seed: int) -> keras.Sequential:
     return keras.Sequential(steps, name="augment")
 
 
-def augment_batch(augmenter: keras.Sequential, images: tf.Tensor) -> tf.Tensor:
+def augment_batch(augmenter: keras.Sequential, images: Any) -> Any:
     if not augmenter.layers:  # a config with every augmentation off; Keras cannot build it
         return images
-    return tf.clip_by_value(augmenter(images, training=True), 0.0, 1.0)
+    return ops.clip(augmenter(images, training=True), 0.0, 1.0)
 
 
 def erase_batch(
-    generator: tf.random.Generator, images: tf.Tensor, probability: float, max_area: float
-) -> tf.Tensor:
+    seed: keras.random.SeedGenerator, images: Any, probability: float, max_area: float
+) -> Any:
     """Random erasing: a random rectangle of each face, with ``probability``, becomes noise.
 
     Hiding a cheek or an eye makes the classifier use every part of the face instead of the few
     pixels that happen to separate training faces; it narrows the gap between training and
     holdout accuracy. Rectangles cover 2 % to ``max_area`` of the face, aspect ratio 0.3 to 3.3.
     """
-    n = tf.shape(images)[0]
-    height, width = tf.unstack(tf.cast(tf.shape(images)[1:3], tf.float32))
-    area = generator.uniform([n], 0.02, max_area) * height * width
-    aspect = tf.exp(generator.uniform([n], tf.math.log(0.3), tf.math.log(3.3)))
-    h = tf.minimum(tf.sqrt(area * aspect), height)
-    w = tf.minimum(tf.sqrt(area / aspect), width)
-    top = generator.uniform([n]) * (height - h)
-    left = generator.uniform([n]) * (width - w)
-    rows = tf.range(height)[None, :, None]
-    cols = tf.range(width)[None, None, :]
+    n, height, width = (int(d) for d in ops.shape(images)[:3])
+
+    def uniform(low: float = 0.0, high: float = 1.0) -> Any:
+        return keras.random.uniform((n,), low, high, seed=seed)
+
+    area = uniform(0.02, max_area) * height * width
+    aspect = ops.exp(uniform(math.log(0.3), math.log(3.3)))
+    h = ops.minimum(ops.sqrt(area * aspect), float(height))
+    w = ops.minimum(ops.sqrt(area / aspect), float(width))
+    top = uniform() * (height - h)
+    left = uniform() * (width - w)
+    rows = ops.arange(height, dtype="float32")[None, :, None]
+    cols = ops.arange(width, dtype="float32")[None, None, :]
     inside = (
         (rows >= top[:, None, None])
         & (rows < (top + h)[:, None, None])
         & (cols >= left[:, None, None])
         & (cols < (left + w)[:, None, None])
-        & (generator.uniform([n]) < probability)[:, None, None]
+        & (uniform() < probability)[:, None, None]
     )
-    noise = generator.uniform(tf.shape(images), dtype=images.dtype)
-    return tf.where(inside[..., None], noise, images)
+    noise = keras.random.uniform(ops.shape(images), seed=seed, dtype="float32")
+    return ops.where(inside[..., None], noise, images)

@@ -11,6 +11,8 @@ from typing import Any
 log = logging.getLogger("train")
 
 DEFAULT_CONFIG = Path(__file__).with_name("configs") / "fer2013.toml"
+BUDGET_SPENT = 3
+"""Exit status of a fit stopped by ``--budget``: not a failure, not finished."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         "pre-train the autoencoder, fit the frozen-code head, fine-tune jointly, recalibrate",
     )
     fit.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bar")
+    fit.add_argument(
+        "--budget",
+        type=float,
+        metavar="SECONDS",
+        help="stop at the first epoch's end past this much wall time, checkpoint written, exit "
+        "3; the same command resumes (for a lent machine that goes away)",
+    )
     export = add("export", "write int8 encoder, head and decoder .tflite files and the op check")
     export.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     evaluate = add("evaluate", "accuracy of float and int8 models and the ablations on val")
@@ -48,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     everything = add("all", "fit, export, evaluate and report: data folder to models/")
     everything.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     everything.add_argument("--quiet", action="store_true", help="one line per epoch")
+    everything.add_argument("--budget", type=float, metavar="SECONDS", help="as for fit")
     return parser
 
 
@@ -64,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from train.fit import BudgetSpent
+
+        if not isinstance(exc, BudgetSpent):
+            raise
+        print(f"stopped: {exc}; rerun the same command to resume", file=sys.stderr)
+        return BUDGET_SPENT
 
 
 def _dispatch(args: argparse.Namespace, cfg: Any) -> int:
@@ -71,7 +88,7 @@ def _dispatch(args: argparse.Namespace, cfg: Any) -> int:
 
     verbose = 2 if getattr(args, "quiet", False) or not sys.stdout.isatty() else 1
     if args.command in ("fit", "all"):
-        fit.fit(cfg, args.run_dir, verbose)
+        fit.fit(cfg, args.run_dir, verbose, getattr(args, "budget", None))
     if args.command in ("export", "all"):
         from train.export import export_run
 

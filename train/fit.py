@@ -25,7 +25,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from train.augment import augment_batch, build_augmenter, erase_batch
 from train.batchnorm import recompute_batch_norm
@@ -148,38 +147,63 @@ def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
     return (weights / (weights * counts).sum() * counts.sum()).astype(np.float32)
 
 
-def _dataset(
-    faces: FaceSet, cfg: TrainConfig, batch_size: int, mode: str, weights: np.ndarray | None = None
-) -> tf.data.Dataset:
-    """Batches for ``mode`` ``autoencoder`` (x → x) or ``joint`` (x → probs, reconstruction)."""
-    images = to_float(faces.images)
-    targets = faces.training_targets()
-    sample_w = (weights if weights is not None else np.ones(len(LABELS), np.float32))[faces.labels]
-    index = np.arange(len(images), dtype=np.int32)
-    ds = tf.data.Dataset.from_tensor_slices((images, targets, sample_w, index))
-    ds = ds.shuffle(len(images), seed=cfg.seed, reshuffle_each_iteration=True).batch(batch_size)
-    augmenter = build_augmenter(cfg.augment, cfg.seed)
-    erase = cfg.finetune.erase_probability if mode == "joint" else 0.0
-    eraser = tf.random.Generator.from_seed(cfg.seed + 10) if erase else None
-    indexed = mode == "joint" and cfg.finetune.self_distill > 0
+class FaceBatches(keras.utils.PyDataset):
+    """Training batches for ``mode`` ``autoencoder`` (x → x) or ``joint`` (x → probs,
+    reconstruction), reshuffled and augmented anew every epoch.
 
-    def arrange(x, y, w, i):
-        x = augment_batch(augmenter, x)
-        if mode == "autoencoder":
+    NumPy in, Keras ops for the augmentation: the same batches on TensorFlow, JAX or PyTorch.
+    Each batch carries its faces' row numbers as ``y["index"]`` where self-distillation needs
+    them.
+    """
+
+    def __init__(
+        self,
+        faces: FaceSet,
+        cfg: TrainConfig,
+        batch_size: int,
+        mode: str,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        super().__init__()
+        self.images = to_float(faces.images)
+        self.targets = faces.training_targets()
+        self.sample_w = (weights if weights is not None else np.ones(len(LABELS), np.float32))[
+            faces.labels
+        ]
+        self.batch_size = batch_size
+        self.mode = mode
+        self.augmenter = build_augmenter(cfg.augment, cfg.seed)
+        self.erase = cfg.finetune.erase_probability if mode == "joint" else 0.0
+        self.erase_max_area = cfg.finetune.erase_max_area
+        self.eraser = keras.random.SeedGenerator(cfg.seed + 10)
+        self.indexed = mode == "joint" and cfg.finetune.self_distill > 0
+        self._shuffle = np.random.default_rng(cfg.seed)
+        self._order = self._shuffle.permutation(len(self.images))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.images) / self.batch_size))
+
+    def on_epoch_end(self) -> None:
+        self._order = self._shuffle.permutation(len(self.images))
+
+    def __getitem__(self, i: int) -> tuple:
+        rows = self._order[i * self.batch_size : (i + 1) * self.batch_size]
+        x = augment_batch(self.augmenter, self.images[rows])
+        if self.mode == "autoencoder":
             return x, x
         # The decoder reconstructs the face before erasing: a denoising term, so the quality
         # score still measures plain faces.
-        seen = erase_batch(eraser, x, erase, cfg.finetune.erase_max_area) if erase else x
-        targets = {"probs": y, "reconstruction": x} | ({"index": i} if indexed else {})
-        return seen, targets, {"probs": w, "reconstruction": tf.ones_like(w)}
+        seen = erase_batch(self.eraser, x, self.erase, self.erase_max_area) if self.erase else x
+        targets = {"probs": self.targets[rows], "reconstruction": x}
+        if self.indexed:
+            targets["index"] = rows.astype(np.int32)
+        w = self.sample_w[rows]
+        return seen, targets, {"probs": w, "reconstruction": np.ones_like(w)}
 
-    return ds.map(arrange, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-
-def _eval_dataset(faces: FaceSet, batch_size: int) -> tf.data.Dataset:
+def _eval_data(faces: FaceSet) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     images = to_float(faces.images)
-    targets = {"probs": faces.training_targets(), "reconstruction": images}
-    return tf.data.Dataset.from_tensor_slices((images, targets)).batch(batch_size)
+    return images, {"probs": faces.training_targets(), "reconstruction": images}
 
 
 def image_mse(y_true, y_pred):
@@ -202,7 +226,9 @@ def _history_lists(history: keras.callbacks.History) -> dict[str, list[float]]:
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def pretrain(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+def pretrain(
+    cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int, budget: Budget | None = None
+) -> None:
     if run.model("encoder_pretrained").exists():
         log.info("pretrain: done already, skipping")
         return
@@ -215,7 +241,7 @@ def pretrain(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
     )
     holdout = to_float(splits.holdout.images)
     history = ae.fit(
-        _dataset(splits.train, cfg, p.batch_size, "autoencoder"),
+        FaceBatches(splits.train, cfg, p.batch_size, "autoencoder"),
         validation_data=(holdout, holdout),
         epochs=p.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch
@@ -223,6 +249,7 @@ def pretrain(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         callbacks=[
             keras.callbacks.BackupAndRestore(str(run.path("backup_pretrain"))),
             keras.callbacks.CSVLogger(str(run.path("pretrain_log.csv")), append=True),
+            *([budget] if budget is not None else []),
         ],
     )
     encoder.save(run.model("encoder_pretrained"))
@@ -346,7 +373,9 @@ def finetune_optimizer(f: FinetuneConfig, steps: int, variables: list) -> keras.
     return optimizer
 
 
-def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> None:
+def finetune(
+    cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int, budget: Budget | None = None
+) -> None:
     if run.model("encoder_finetuned").exists():
         log.info("finetune: done already, skipping")
         return
@@ -378,8 +407,9 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
         str(best), "val_objective", save_best_only=True, save_weights_only=True, mode="max"
     )
     history = joint.fit(
-        _dataset(splits.train, cfg, f.batch_size, "joint", weights),
-        validation_data=_eval_dataset(splits.holdout, 512),
+        FaceBatches(splits.train, cfg, f.batch_size, "joint", weights),
+        validation_data=_eval_data(splits.holdout),
+        validation_batch_size=512,
         epochs=f.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=verbose,
@@ -389,6 +419,7 @@ def finetune(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> Non
             HoldoutObjective(to_float(splits.holdout.images), splits.holdout.labels),
             checkpoint,
             keras.callbacks.CSVLogger(str(run.path("finetune_log.csv")), append=True),
+            *([budget] if budget is not None else []),
         ],
     )
     joint.load_weights(best)
@@ -411,8 +442,8 @@ def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
     before = holdout_score()
     trained = joint.get_weights()
     order = np.random.default_rng(cfg.seed).permutation(len(splits.train))
-    faces = tf.data.Dataset.from_tensor_slices(to_float(splits.train.images[order]))
-    recompute_batch_norm(joint, faces.batch(cfg.finetune.batch_size))
+    faces, size = to_float(splits.train.images[order]), cfg.finetune.batch_size
+    recompute_batch_norm(joint, (faces[i : i + size] for i in range(0, len(faces), size)))
     after = holdout_score()
     used = after > before
     log.info(
@@ -524,8 +555,43 @@ def check_resumable(cfg: TrainConfig, run: RunDir) -> None:
         )
 
 
-def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
-    """Run every stage that is not finished yet."""
+class BudgetSpent(Exception):
+    """Training stopped at an epoch's end because its wall-clock budget ran out; the run folder
+    holds everything a rerun of the same command needs to go on."""
+
+
+class Budget(keras.callbacks.Callback):
+    """Stops a run, with its checkpoint written, once ``seconds`` of wall time are spent.
+
+    A lent machine gives a fixed time, after which it and everything on it are gone: the run
+    must end cleanly at an epoch boundary before that, not be killed mid-write. Placed after
+    ``BackupAndRestore`` and the CSV log in the callback list, it raises once they have saved
+    the epoch, so the backup survives (``on_train_end`` would delete it).
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__()
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+        self.trained = False  # whether this run has trained an epoch yet
+
+    @property
+    def spent(self) -> bool:
+        """Out of time, once at least one epoch has run: every call makes some progress."""
+        return self.trained and self.deadline is not None and time.monotonic() >= self.deadline
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.trained = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.spent:
+            raise BudgetSpent(f"the wall-clock budget ran out after epoch {epoch + 1}")
+
+
+def fit(
+    cfg: TrainConfig, run_dir: str | Path, verbose: int = 2, budget_s: float | None = None
+) -> RunDir:
+    """Run every stage that is not finished yet, within ``budget_s`` seconds if given."""
+    budget = Budget(budget_s)
     run = RunDir(run_dir)
     check_resumable(cfg, run)
     (run.root / "models").mkdir(parents=True, exist_ok=True)
@@ -537,11 +603,13 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
         splits = with_teacher(cfg, run, splits)
     with dtype_policy(precision):
         for name, stage in (
-            ("pretrain", partial(pretrain, cfg, run, splits, verbose)),
+            ("pretrain", partial(pretrain, cfg, run, splits, verbose, budget)),
             ("head", partial(train_head, cfg, run, splits, verbose)),
-            ("finetune", partial(finetune, cfg, run, splits, verbose)),
+            ("finetune", partial(finetune, cfg, run, splits, verbose, budget)),
             ("recalibrate", partial(recalibrate, cfg, run, splits)),
         ):
+            if budget.spent:
+                raise BudgetSpent(f"the wall-clock budget ran out before {name}")
             _timed(run, name, stage)
     return run
 
@@ -549,7 +617,9 @@ def fit(cfg: TrainConfig, run_dir: str | Path, verbose: int = 2) -> RunDir:
 def _timed(run: RunDir, name: str, stage: Callable[[], object]) -> None:
     """Run one stage; add its wall time to the run's record (a resumed stage adds up)."""
     start = time.monotonic()
-    stage()
-    timings = run.read_metrics().get("stage_seconds", {})
-    timings[name] = round(timings.get(name, 0.0) + time.monotonic() - start, 1)
-    run.update_metrics(stage_seconds=timings)
+    try:
+        stage()
+    finally:
+        timings = run.read_metrics().get("stage_seconds", {})
+        timings[name] = round(timings.get(name, 0.0) + time.monotonic() - start, 1)
+        run.update_metrics(stage_seconds=timings)

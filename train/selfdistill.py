@@ -33,9 +33,14 @@ class SelfDistillingModel(keras.Model):
         self.blend = self.add_weight(shape=(), initializer="zeros", trainable=False, name="blend")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if training and "index" in y:
+        # Keras' JAX trainer also calls this, not training, on a training batch to build the
+        # loss: the index goes either way, the blend only in training.
+        if isinstance(y, dict) and "index" in y:
             index = y["index"]
             y = _without_index(y)
+        else:
+            index = None
+        if training and index is not None:
             earlier = keras.ops.take(self.previous, index, axis=0)
             y["probs"] = (1.0 - self.blend) * y["probs"] + self.blend * earlier
             now = keras.ops.stop_gradient(keras.ops.cast(y_pred["probs"], "float32"))
