@@ -99,10 +99,21 @@ def load_splits(cfg: TrainConfig) -> Splits:
         before = len(data)
         data, val = _with_votes(cfg, data, val)
         left_out = before - len(data)
+    if d.max_faces:
+        data = _sample(data, d.max_faces, cfg.seed)
+        val = _sample(val, max(d.max_faces // 5, len(LABELS)), cfg.seed) if val else None
     keep, held = stratified_split(data.labels, d.holdout_fraction, cfg.seed)
     train, holdout = data.subset(keep), data.subset(held)
     log.info("train %d, holdout %d, val %d faces", len(train), len(holdout), len(val or []))
     return Splits(train, holdout, val, left_out)
+
+
+def _sample(faces: FaceSet, count: int, seed: int) -> FaceSet:
+    """About ``count`` faces, the same share of every class."""
+    if count >= len(faces):
+        return faces
+    _, picked = stratified_split(faces.labels, count / len(faces), seed)
+    return faces.subset(picked)
 
 
 def _with_votes(
