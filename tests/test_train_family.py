@@ -175,3 +175,46 @@ def test_a_csv_teacher_blends_its_rows_into_the_targets(family: Path) -> None:
     np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-6)
     assert not (family / "runs" / "taught" / "teacher_probs.npy").exists()
     assert (family / "models" / "taught" / "manifest.json").exists()
+
+
+@pytest.mark.slow
+def test_a_finished_run_teaches_through_a_csv(family: Path) -> None:
+    """``python -m train teach`` writes what ``[distill] teacher`` reads, for every train face."""
+    import keras
+
+    from train.__main__ import main as train_main
+    from train.data import load_faces
+    from train.fit import RunDir, float_probs
+    from train.teacher import load_teacher_csv
+
+    out = family / "our-teacher.csv"
+    argv = [
+        "teach",
+        "--config",
+        str(family / "base.toml"),
+        "--run-dir",
+        str(family / "runs" / "base"),
+    ]
+    assert train_main([*argv, "--csv", str(out)]) == 0
+    faces = load_faces(family / "train")
+    table = load_teacher_csv(out, family / "train")
+    rows = table.for_files(faces.names(family / "train"))
+    run = RunDir(family / "runs" / "base")
+    expected = float_probs(
+        keras.models.load_model(run.model("encoder")),
+        keras.models.load_model(run.model("head")),
+        faces.images,
+        flip=True,
+    )
+    np.testing.assert_allclose(rows, expected, atol=1e-3)
+
+
+def test_the_teacher_config_builds_a_resnet_sized_residual_network() -> None:
+    from train.config import load_config
+    from train.model import build_encoder, build_head
+
+    config = load_config(Path(__file__).resolve().parents[1] / "train/configs/ferplus-teacher.toml")
+    encoder, head = build_encoder(config.model), build_head(config.model)
+    assert 10e6 < encoder.count_params() + head.count_params() < 16e6
+    assert any(layer.name.endswith("_add0") for layer in encoder.layers)
+    assert encoder.output.shape[-1] == config.model.code_size

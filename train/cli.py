@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     report = add("report", "write manifest.json, MODEL_CARD.md and its figures")
     report.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    teach = add("teach", "write a finished run's probabilities for every training face as CSV")
+    teach.add_argument(
+        "--csv", type=Path, required=True, help="where to write it ([distill] teacher reads it)"
+    )
     everything = add("all", "fit, export, evaluate and report: data folder to models/")
     everything.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     everything.add_argument("--quiet", action="store_true", help="one line per epoch")
@@ -101,6 +105,10 @@ def _dispatch(args: argparse.Namespace, cfg: Any) -> int:
         from train.calibrate import calibrate_member
 
         calibrate_member(cfg, args.out)
+    if args.command == "teach":
+        from train.teach import write_teacher_csv
+
+        write_teacher_csv(cfg, args.run_dir, args.csv)
     if args.command in ("report", "all"):
         from train.report import reproduce_command, write_report
 

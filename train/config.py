@@ -17,9 +17,10 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 LABEL_SOURCES = ("fer2013", "ferplus")
 """What training learns: ``fer2013`` the folder labels, ``ferplus`` the crowd's vote shares."""
 OPTIMIZERS = ("adamw", "sgd")
-BLOCKS = ("conv", "separable")
-"""Encoder blocks: plain 3×3 convolutions, or depthwise-separable ones (see ``train.model``)."""
 """Fine-tuning optimizers; ``sgd`` steps with Nesterov momentum."""
+BLOCKS = ("conv", "separable", "residual")
+"""Encoder blocks: plain 3×3 convolutions, depthwise-separable ones, or residual units for the
+teacher (see ``train.model``)."""
 
 
 class ConfigError(ValueError):

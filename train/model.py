@@ -1,11 +1,11 @@
 """The convolutional autoencoder and the expression head, built from small named blocks.
 
 The encoder maps a 48×48 grayscale face in [0, 1] to a code vector, with plain 3×3 convolutions
-(``[model] block = "conv"``, the base member) or depthwise-separable ones (``"separable"``, the
-small members); the decoder mirrors it back to an image; the head maps a code to seven
-probabilities. Only ops the Edge TPU compiler maps (conv, depthwise conv, pooling, dense, ReLU,
-transpose-conv, logistic, softmax; batch norm folds into the convs) are used, so the int8
-export compiles whole.
+(``[model] block = "conv"``, the base member), depthwise-separable ones (``"separable"``, the
+small members) or residual units (``"residual"``, the teacher); the decoder mirrors it back to
+an image; the head maps a code to seven probabilities. Only ops the Edge TPU compiler maps (conv,
+depthwise conv, pooling, dense, add, ReLU, transpose-conv, logistic, softmax; batch norm folds
+into the convs) are used, so the int8 export compiles whole.
 """
 
 from __future__ import annotations
@@ -68,6 +68,30 @@ def separable_block(x: Any, filters: int, convs: int, name: str) -> Any:
     return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
 
 
+def residual_block(x: Any, filters: int, convs: int, name: str) -> Any:
+    """``convs`` residual units (3×3 conv → BN → ReLU → 3×3 conv → BN, plus the input, → ReLU),
+    then 2×2 max-pool: a ResNet stage. The input joins through a 1×1 conv where the width changes.
+
+    For the teacher only (``train/configs/ferplus-teacher.toml``, about ResNet-18's 11 M
+    parameters): far past any edge budget, it exists to hand its probabilities to the members.
+    """
+    for i in range(convs):
+        shortcut = x
+        if x.shape[-1] != filters:
+            shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj{i}")(x)
+            shortcut = layers.BatchNormalization(name=f"{name}_projbn{i}")(shortcut)
+        y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}a")(x)
+        y = layers.BatchNormalization(name=f"{name}_bn{i}a")(y)
+        y = layers.ReLU(name=f"{name}_relu{i}a")(y)
+        y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}b")(y)
+        y = layers.BatchNormalization(name=f"{name}_bn{i}b")(y)
+        x = layers.ReLU(name=f"{name}_relu{i}")(layers.Add(name=f"{name}_add{i}")([y, shortcut]))
+    return layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+
+
+BLOCK_BUILDERS = {"conv": conv_block, "separable": separable_block, "residual": residual_block}
+
+
 def up_block(x: Any, filters: int, name: str) -> Any:
     """Stride-2 transpose conv → batch norm → ReLU: one decoder step back up in resolution."""
     x = layers.Conv2DTranspose(
@@ -80,7 +104,7 @@ def up_block(x: Any, filters: int, name: str) -> Any:
 def build_encoder(cfg: ModelConfig, size: int = 48) -> keras.Model:
     image = keras.Input((size, size, 1), name="face")
     x = image
-    block = separable_block if cfg.block == "separable" else conv_block
+    block = BLOCK_BUILDERS[cfg.block]
     for i, (filters, convs) in enumerate(zip(cfg.filters, cfg.convs_per_block, strict=True)):
         x = block(x, filters, convs, f"enc{i}")
     x = BatchFlatten(name="flatten")(x)
