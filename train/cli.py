@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", type=Path, default=Path("models"), help="model folder")
     report = add("report", "write manifest.json, MODEL_CARD.md and its figures")
     report.add_argument("--out", type=Path, default=Path("models"), help="model folder")
+    packer = sub.add_parser(
+        "pack",
+        help="put what a run needs (faces, votes, teacher, config) in one folder for a GPU",
+        description="Write faces.npz, the votes, the teacher CSV and a config pointing at them "
+        "into one folder of at most 60 MiB, for a lent GPU machine (train/GPU.md).",
+    )
+    packer.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML config file")
+    packer.add_argument("--out", type=Path, required=True, help="the pack's folder")
+    unpacker = sub.add_parser(
+        "unpack",
+        help="write a pack's faces back as image folders, with a config that reads them",
+        description="On the GPU machine: the pack's faces as folders under --to, byte for byte, "
+        "and --to/config.toml pointing at them.",
+    )
+    unpacker.add_argument("pack", type=Path, help="a folder made by python -m train pack")
+    unpacker.add_argument("--to", type=Path, required=True, help="where to write the folders")
     teach = add("teach", "write a finished run's probabilities for every training face as CSV")
     teach.add_argument(
         "--csv", type=Path, required=True, help="where to write it ([distill] teacher reads it)"
@@ -70,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     from train.data import DataError
 
     try:
+        if args.command in ("pack", "unpack"):
+            return _pack(args)
         cfg = load_config(args.config)
         return _dispatch(args, cfg)
     except (ConfigError, DataError, FileNotFoundError) as exc:
@@ -85,6 +103,18 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(f"stopped: {exc}; rerun the same command to resume", file=sys.stderr)
         return BUDGET_SPENT
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from train.pack import pack, unpack
+
+    if args.command == "pack":
+        out = pack(args.config, args.out)
+        size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+        print(f"packed {args.config} into {out} ({size:.1f} MiB)")
+    else:
+        print(f"unpacked into {args.to}; train with --config {unpack(args.pack, args.to)}")
+    return 0
 
 
 def _dispatch(args: argparse.Namespace, cfg: Any) -> int:

@@ -528,9 +528,17 @@ def run_precision(cfg: TrainConfig, run: RunDir) -> str:
     return precision
 
 
-RESUME_FREE = ("export.", "data.train", "data.val", "data.votes", "data.val_duplicates")
-"""Config keys a resumed run may change: where the data lives and how the result is exported do
-not change what its checkpoints have learnt."""
+RESUME_FREE = (
+    "export.",
+    "data.train",
+    "data.val",
+    "data.votes",
+    "data.val_duplicates",
+    "distill.teacher",
+)
+"""Config keys a resumed run may change: where the data (and a teacher's file) lives and how the
+result is exported do not change what its checkpoints have learnt; a run packed for a GPU
+(``train.pack``) resumes here under the paths it had there."""
 
 
 def _flat(values: dict, prefix: str = "") -> dict[str, object]:
