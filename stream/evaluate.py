@@ -14,29 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from stream.accuracy import balanced_accuracy, class_recall
 from stream.errors import SourceError
 from stream.faces.detector import FaceDetector
 from stream.models import Models
 from stream.recognizer import Recognizer, classify_crops
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-
-
-def class_recall(confusion: np.ndarray) -> list[float | None]:
-    """Each true class's recall (rows true, columns predicted); None for a class with no faces."""
-    totals = confusion.sum(axis=1)
-    return [float(confusion[i, i] / totals[i]) if totals[i] else None for i in range(len(totals))]
-
-
-def balanced_accuracy(confusion: np.ndarray) -> float:
-    """The mean recall over the classes that have faces.
-
-    Plain accuracy rewards calling every mild face neutral, the commonest class of FER+; the
-    mean recall counts each expression once, so a member blind to anger cannot hide. A class
-    absent from the set (CK+ has no neutral) is left out rather than scored 0.
-    """
-    present = [r for r in class_recall(confusion) if r is not None]
-    return float(np.mean(present)) if present else 0.0
 
 
 @dataclass

@@ -25,7 +25,7 @@ def tiny(tmp_path: Path) -> Path:
 def test_a_pack_unpacks_to_the_same_faces_and_a_config_that_reads_them(
     tiny: Path, tmp_path: Path
 ) -> None:
-    packed = pack(tiny, tmp_path / "pack")
+    packed = pack(tiny, tmp_path / "pack", with_val=True)
     assert {p.name for p in packed.iterdir()} >= {"faces.npz", "config.toml", "teacher.csv"}
     config = unpack(packed, tmp_path / "machine")
     cfg, original = load_config(config), load_config(tiny)
@@ -55,3 +55,10 @@ def test_missing_data_and_a_folder_that_is_no_pack_are_one_line(
     assert train_main(["unpack", str(tmp_path), "--to", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no such data folder" in err[0] and "is not a pack" in err[1]
+
+
+def test_a_pack_for_fitting_leaves_val_behind(tiny: Path, tmp_path: Path) -> None:
+    config = unpack(pack(tiny, tmp_path / "pack"), tmp_path / "machine")
+    cfg = load_config(config)
+    assert cfg.data.val == "" and not (tmp_path / "machine" / "data" / "val").exists()
+    assert len(load_faces(cfg.data.train)) == len(load_faces(load_config(tiny).data.train))

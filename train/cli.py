@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     packer.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML config file")
     packer.add_argument("--out", type=Path, required=True, help="the pack's folder")
+    packer.add_argument(
+        "--with-val", action="store_true", help="also the val faces (6 MiB; fitting needs none)"
+    )
     unpacker = sub.add_parser(
         "unpack",
         help="write a pack's faces back as image folders, with a config that reads them",
@@ -109,7 +112,7 @@ def _pack(args: argparse.Namespace) -> int:
     from train.pack import pack, unpack
 
     if args.command == "pack":
-        out = pack(args.config, args.out)
+        out = pack(args.config, args.out, with_val=args.with_val)
         size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
         print(f"packed {args.config} into {out} ({size:.1f} MiB)")
     else:

@@ -31,7 +31,6 @@ from train.batchnorm import recompute_batch_norm
 from train.config import ConfigError, FinetuneConfig, TrainConfig, dump_config, load_config
 from train.data import DataError, FaceSet, load_faces, stratified_split
 from train.labels import LABELS
-from train.member import is_member, teacher_probs
 from train.model import (
     build_autoencoder,
     build_decoder,
@@ -505,6 +504,10 @@ def with_teacher(cfg: TrainConfig, run: RunDir, splits: Splits) -> Splits:
 
 
 def _ask_teacher(folder: Path, images: np.ndarray) -> np.ndarray:
+    # A member runs through the runtime (LiteRT), which a GPU machine training on JAX may lack:
+    # imported only when a member teaches.
+    from train.member import is_member, teacher_probs
+
     if is_member(folder):
         return teacher_probs(folder, images)
     run = RunDir(folder)

@@ -1,10 +1,11 @@
 """Everything a training run needs, in one folder that a lent GPU machine can take along.
 
 A ``device`` call carries at most 64 MiB and the machine cannot reach ``../shared``. ``pack``
-writes ``faces.npz`` (every face of train and val as its original image file's bytes: FER2013's
-faces are JPEGs of 1–2 KB, 48 MiB in all, where the decoded uint8 pixels would be 74 MiB and
-compress to 68), the FER+ votes, the val-in-train list, a teacher CSV if the config names one,
-and the config with its paths pointing into the folder. ``unpack`` writes the folders back on
+writes ``faces.npz`` (every training face, and with ``--with-val`` every val face, as its
+original image file's bytes: FER2013's faces are JPEGs of 1–2 KB, 48 MiB in all, where the
+decoded uint8 pixels would be 74 MiB and compress to 68), the FER+ votes, the val-in-train
+list, a teacher CSV if the config names one, and the config with its paths pointing into the
+folder. ``unpack`` writes the folders back on
 the machine, byte for byte, so every loader and check runs there exactly as here.
 See ``train/GPU.md`` for the whole round trip.
 """
@@ -39,13 +40,23 @@ def _image_files(folder: Path) -> list[Path]:
     return files
 
 
-def pack(config: Path, out: Path, max_mib: float = MAX_PACK_MIB) -> Path:
-    """Write the pack for ``config`` into ``out``; refuse one over ``max_mib`` with one line."""
+def pack(config: Path, out: Path, max_mib: float = MAX_PACK_MIB, with_val: bool = False) -> Path:
+    """Write the pack for ``config`` into ``out``; refuse one over ``max_mib`` with one line.
+
+    Fitting needs train only (the holdout comes out of it); val, for evaluating and reporting
+    here afterwards, comes along only ``with_val``: its 6 MiB can decide whether the pack, the
+    repository and Keras' wheels fit one call.
+    """
     cfg = load_config(config)
     d = cfg.data
     out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
-    for split, folder in (("train", Path(d.train)), ("val", Path(d.val))):
+    splits = (
+        (("train", Path(d.train)), ("val", Path(d.val)))
+        if with_val
+        else (("train", Path(d.train)),)
+    )
+    for split, folder in splits:
         files = _image_files(folder)
         blobs = [p.read_bytes() for p in files]
         arrays[f"{split}_bytes"] = np.frombuffer(b"".join(blobs), np.uint8)
@@ -53,7 +64,7 @@ def pack(config: Path, out: Path, max_mib: float = MAX_PACK_MIB) -> Path:
         names = "\n".join(p.relative_to(folder).as_posix() for p in files).encode()
         arrays[f"{split}_names"] = np.frombuffer(names, np.uint8)  # UTF-8, not UTF-32: 4x less
     np.savez(out / FACES, **arrays)
-    data: dict[str, Any] = {"train": "data/train", "val": "data/val"}
+    data: dict[str, Any] = {"train": "data/train", "val": "data/val" if with_val else ""}
     for key, name in FILES.items():
         source = Path(getattr(d, key))
         if key == "votes" and d.labels != "ferplus":
@@ -85,7 +96,7 @@ def unpack(pack_dir: Path, to: Path) -> Path:
     if not faces.is_file():
         raise DataError(f"{pack_dir} is not a pack: no {FACES} (python -m train pack makes one)")
     with np.load(faces) as arrays:
-        for split in SPLITS:
+        for split in (s for s in SPLITS if f"{s}_bytes" in arrays):
             blob, ends = arrays[f"{split}_bytes"], arrays[f"{split}_ends"]
             starts = np.concatenate([[0], ends[:-1]])
             names = arrays[f"{split}_names"].tobytes().decode().split("\n")
@@ -95,7 +106,9 @@ def unpack(pack_dir: Path, to: Path) -> Path:
                 path.write_bytes(blob[start:end].tobytes())
     cfg: TrainConfig = load_config(pack_dir / "config.toml")
     d = cfg.data
-    data: dict[str, Any] = {key: str((to / getattr(d, key)).resolve()) for key in SPLITS}
+    data: dict[str, Any] = {
+        key: str((to / getattr(d, key)).resolve()) for key in SPLITS if getattr(d, key)
+    }
     for key, name in FILES.items():
         if (pack_dir / name).is_file():
             shutil.copyfile(pack_dir / name, to / name)

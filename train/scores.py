@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stream.evaluate import balanced_accuracy
+from stream.accuracy import balanced_accuracy
 
 ECE_BINS = 15
 OBJECTIVE = (

@@ -35,8 +35,8 @@ import numpy as np
 from benchmarks.common.context import PEERS, ROOT, BenchContext
 from benchmarks.common.report import Section, Table
 from benchmarks.speed.versus_fer import fer_python
+from stream.accuracy import class_recall
 from stream.codes.macs import count_macs, count_params, face_pass_macs
-from stream.evaluate import class_recall
 from stream.family import family_root, members
 from stream.models import Models, load_models
 from stream.recognizer import classify_crops
