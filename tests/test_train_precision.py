@@ -101,6 +101,20 @@ def test_train_step_benchmark_sizes_each_config(tmp_path: Path, capsys) -> None:
     assert cells[3] == str(cfg.finetune.batch_size)
     assert float(cells[5]) == pytest.approx(steps * float(cells[4]) / 1000, rel=0.01)
     assert cells[6].endswith(f"({cfg.finetune.epochs} epochs)")
+    assert cells[7] == "tensorflow"
+    assert float(cells[8]) == pytest.approx(1000 / float(cells[4]), rel=0.02)
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_times_each_backend_in_its_own_process(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("jax")
+    from benchmarks.deployment.train_step import main as train_step
+    from tests.tiny_models import write_tiny_dataset
+
+    config = write_tiny_dataset(tmp_path)
+    assert train_step([str(config), "--steps", "1", "--backends", "tensorflow", "jax"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny")]
+    assert [row.strip("|").split("|")[7].strip() for row in rows] == ["tensorflow", "jax"]
 
 
 def test_train_step_benchmark_names_a_missing_config(capsys) -> None:

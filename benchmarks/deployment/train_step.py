@@ -10,6 +10,10 @@ stdout.
 
 Steps on 2 cores are not proportional to MACs: on small feature maps each layer's fixed work
 dominates, which is why this times the network rather than counting it.
+
+``--backends tensorflow jax`` times every config under each Keras backend, each in a process of
+its own (the backend is fixed when Keras is first imported), in one table: the CPU's default
+(TensorFlow) against what a lent GPU runs (JAX); run there, the same command times the GPU.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
+
+import keras
 
 from benchmarks.common.context import ROOT
 from benchmarks.common.report import cpu_model
@@ -65,8 +73,23 @@ def row(path: Path, steps: int) -> str:
     network = f"{m.block}, {list(m.filters)} × {list(m.convs_per_block)}"
     return (
         f"| {path.name} | {network} | {params:,} | {cfg.finetune.batch_size} "
-        f"| {_figure(seconds * 1000)} | {epoch} | {whole} |"
+        f"| {_figure(seconds * 1000)} | {epoch} | {whole} | {keras.backend.backend()} "
+        f"| {_figure(1 / seconds)} |"
     )
+
+
+def rows_on(backend: str, configs: list[Path], steps: int) -> list[str]:
+    """The rows for ``configs`` timed under ``backend``, in a process of its own."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.deployment.train_step", *map(str, configs),
+         "--steps", str(steps), "--rows-only"],
+        env={**os.environ, "KERAS_BACKEND": backend}, cwd=ROOT,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return [f"| – | {backend} failed: {last} | | | | | | {backend} | |"]
+    return [line for line in done.stdout.splitlines() if line.startswith("| ")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         "configs", nargs="*", type=Path, help="training configs (default: train/configs/*.toml)"
     )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per config")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        metavar="NAME",
+        help="time under each of these Keras backends (tensorflow, jax, torch) in turn",
+    )
+    parser.add_argument("--rows-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     configs = args.configs or sorted((ROOT / "train" / "configs").glob("*.toml"))
@@ -84,13 +114,22 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"train_step: error: no such config: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if args.rows_only:
+        for path in configs:
+            print(row(path, args.steps), flush=True)
+        return 0
     print(f"- machine: {cpu_model()}; CPU flags: {cpu_flags() or 'none of avx2/avx512/amx'}")
     print()
     print(
         "| config | encoder | encoder params | batch | ms a fine-tuning step (float32) "
-        "| s an epoch | fine-tuning min |"
+        "| s an epoch | fine-tuning min | backend | steps a second |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    if args.backends:
+        for backend in args.backends:
+            log.info("timing under %s", backend)
+            print("\n".join(rows_on(backend, configs, args.steps)), flush=True)
+        return 0
     for path in configs:
         print(row(path, args.steps), flush=True)
     return 0
