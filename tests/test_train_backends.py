@@ -9,6 +9,7 @@ JAX finishes on TensorFlow from that epoch.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -115,3 +116,5 @@ def test_a_run_stopped_by_its_budget_on_jax_resumes_on_tensorflow(tmp_path: Path
     assert epochs[1:] == [str(e) for e in range(len(epochs) - 1)]  # went on, never restarted
     assert len(epochs) - 1 == 3
     assert (run / "models" / "encoder.keras").exists()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(metrics["pretrain"]["loss"]) == 3  # every epoch, not only the resumed call's

@@ -14,6 +14,7 @@ finished epoch; model selection uses a held-out split of ``train``, never ``val`
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import time
@@ -236,6 +237,19 @@ def _history_lists(history: keras.callbacks.History) -> dict[str, list[float]]:
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+def _logged_history(log_file: Path) -> dict[str, list[float]]:
+    """Every epoch of a stage from its CSV log, across the calls that resumed it.
+
+    Keras' ``History`` holds only the epochs of the last call, so a run stopped by its budget
+    and resumed (on a lent GPU, say) would keep only its last stretch; the log, appended epoch by
+    epoch after the backup, holds them all, once each.
+    """
+    with log_file.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(row[k]) for row in rows] for k in keys}
+
+
 def pretrain(
     cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int, budget: Budget | None = None
 ) -> None:
@@ -250,7 +264,7 @@ def pretrain(
         optimizer=keras.optimizers.Adam(_schedule(p.learning_rate, p.epochs, steps)), loss="mse"
     )
     holdout = to_float(splits.holdout.images)
-    history = ae.fit(
+    ae.fit(
         FaceBatches(splits.train, cfg, p.batch_size, "autoencoder"),
         validation_data=(holdout, holdout),
         epochs=p.epochs,
@@ -264,7 +278,7 @@ def pretrain(
     )
     encoder.save(run.model("encoder_pretrained"))
     decoder.save(run.model("decoder_pretrained"))
-    run.update_metrics(pretrain=_history_lists(history))
+    run.update_metrics(pretrain=_logged_history(run.path("pretrain_log.csv")))
 
 
 def encode(encoder: keras.Model, faces: FaceSet, batch_size: int = 512) -> np.ndarray:
@@ -416,7 +430,7 @@ def finetune(
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(best), "val_objective", save_best_only=True, save_weights_only=True, mode="max"
     )
-    history = joint.fit(
+    joint.fit(
         FaceBatches(splits.train, cfg, f.batch_size, "joint", weights),
         validation_data=_eval_data(splits.holdout),
         validation_batch_size=512,
@@ -434,7 +448,7 @@ def finetune(
     )
     joint.load_weights(best)
     _save_parts(run, parts, "_finetuned")
-    run.update_metrics(finetune=_history_lists(history))
+    run.update_metrics(finetune=_logged_history(run.path("finetune_log.csv")))
 
 
 def recalibrate(cfg: TrainConfig, run: RunDir, splits: Splits) -> None:
