@@ -72,6 +72,8 @@ def member_config(root: Path, base_config: str, name: str, teacher: Path | None)
     text = text.replace("[head]\n", "[head]\nclass_weight_powers = [0.0, 0.5]\n")
     if teacher is not None:
         text += f'[distill]\nteacher = "{teacher}"\nweight = 0.5\n'
+        if name == "taught":  # the holdout chooses the blend
+            text += "weights = [0.3, 0.7]\n"
     path = root / f"{name}.toml"
     path.write_text(text)
     return path
@@ -218,3 +220,18 @@ def test_the_teacher_config_builds_a_resnet_sized_residual_network() -> None:
     assert 10e6 < encoder.count_params() + head.count_params() < 16e6
     assert any(layer.name.endswith("_add0") for layer in encoder.layers)
     assert encoder.output.shape[-1] == config.model.code_size
+
+
+@pytest.mark.slow
+def test_the_holdout_chooses_the_teacher_weight(family: Path) -> None:
+    metrics = json.loads((family / "runs" / "taught" / "metrics.json").read_text())
+    assert metrics["distill_weight"] in (0.3, 0.7)
+    assert set(metrics["class_weight_holdout"]) == {"0.0/0.3", "0.0/0.7", "0.5/0.3", "0.5/0.7"}
+    best = max(metrics["class_weight_holdout"].values())
+    chosen = f"{metrics['class_weight_power']}/{metrics['distill_weight']}"
+    assert metrics["class_weight_holdout"][chosen] == best
+    plain = json.loads((family / "runs" / "base" / "metrics.json").read_text())
+    assert plain["distill_weight"] is None and set(plain["class_weight_holdout"]) == {
+        "0.0/None",
+        "0.5/None",
+    }

@@ -106,6 +106,9 @@ class DistillConfig:
     runtime) or a finished run folder (``python -m train fit --run-dir``); empty: no teacher."""
     weight: float = 0.5
     """Training targets are (1 − weight) × the labels + weight × the teacher's probabilities."""
+    weights: tuple[float, ...] = ()
+    """Weights tried on the frozen codes; the best by the holdout objective is used for
+    fine-tuning in place of ``weight``. Empty: ``weight`` as given."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,9 @@ def load_config(path: str | Path) -> TrainConfig:
     _check_choice("precision", config.precision, PRECISIONS)
     _check_choice("data.labels", config.data.labels, LABEL_SOURCES)
     _check_choice("model.block", config.model.block, BLOCKS)
-    if not 0.0 <= config.distill.weight <= 1.0:
-        raise ConfigError(f"distill.weight must be between 0 and 1, not {config.distill.weight}")
+    for weight in (config.distill.weight, *config.distill.weights):
+        if not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"distill weights must be between 0 and 1, not {weight}")
     _check_choice("finetune.optimizer", config.finetune.optimizer, OPTIMIZERS)
     return config
 

@@ -15,6 +15,7 @@ finished epoch; model selection uses a held-out split of ``train``, never ``val`
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -61,6 +62,17 @@ class Splits:
     val: FaceSet | None
     left_out: int = 0
     """Training faces without a usable FER+ vote (see ``train.votes.usable``)."""
+    teacher: np.ndarray | None = None
+    """A teacher's probabilities for each training face (``[distill]``), blended into the
+    targets at the weight the holdout chooses (:func:`blended`)."""
+
+    def blended(self, weight: float | None) -> FaceSet:
+        """The training faces with targets (1 − weight) × their own + weight × the teacher's."""
+        t = self.train
+        if self.teacher is None or weight is None:
+            return t
+        targets = (1 - weight) * t.training_targets() + weight * self.teacher
+        return FaceSet(t.images, t.labels, t.skipped, t.sources, targets, t.votes)
 
 
 class RunDir:
@@ -299,26 +311,45 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
         **codes,
         **{f"{name}_labels": faces.labels for name, faces in _named(splits)},
     )
-    h = cfg.head
+    h, d = cfg.head, cfg.distill
     powers = h.class_weight_powers or (cfg.finetune.class_weight_power,)
-    fitted = {power: _fit_head(cfg, codes, splits, power, verbose) for power in powers}
-    scores = {power: score for power, (_, _, score) in fitted.items()}
-    power = max(powers, key=lambda p: scores[p])
-    head, history, _ = fitted[power]
-    if len(powers) > 1:
-        log.info("head: class-weight power %s is best on the holdout (%s)", power, scores)
+    blends: tuple[float | None, ...] = (
+        (d.weights or (d.weight,)) if splits.teacher is not None else (None,)
+    )
+    fitted = {
+        (power, blend): _fit_head(cfg, codes, splits, power, blend, verbose)
+        for power in powers
+        for blend in blends
+    }
+    scores = {choice: score for choice, (_, _, score) in fitted.items()}
+    power, blend = max(fitted, key=lambda choice: scores[choice])
+    head, history, _ = fitted[(power, blend)]
+    if len(fitted) > 1:
+        log.info(
+            "head: class-weight power %s, teacher weight %s are best on the holdout (%s)",
+            power,
+            blend,
+            scores,
+        )
     head.save(run.model("head_frozen"))
     run.update_metrics(
         head=_history_lists(history),
         class_weight_power=power,
-        class_weight_holdout={str(p): a for p, a in scores.items()},
+        distill_weight=blend,
+        class_weight_holdout={f"{p}/{b}": a for (p, b), a in scores.items()},
     )
 
 
 def _fit_head(
-    cfg: TrainConfig, codes: dict[str, np.ndarray], splits: Splits, power: float, verbose: int
+    cfg: TrainConfig,
+    codes: dict[str, np.ndarray],
+    splits: Splits,
+    power: float,
+    blend: float | None,
+    verbose: int,
 ) -> tuple[keras.Model, keras.callbacks.History, float]:
-    """A head on frozen codes with class weights raised to ``power``; its holdout objective."""
+    """A head on frozen codes with class weights raised to ``power``, fitted to targets with the
+    teacher blended in at ``blend``; its holdout objective."""
     h = cfg.head
     keras.utils.set_random_seed(cfg.seed)
     head = build_head(cfg.model)
@@ -330,7 +361,7 @@ def _fit_head(
     weights = class_weights(splits.train.labels, power)[splits.train.labels]
     history = head.fit(
         codes["train"],
-        splits.train.training_targets(),
+        splits.blended(blend).training_targets(),
         sample_weight=weights,
         validation_data=(codes["holdout"], splits.holdout.training_targets()),
         batch_size=h.batch_size,
@@ -423,15 +454,17 @@ def finetune(
         loss_weights={"probs": 1.0, "reconstruction": f.recon_weight},
         metrics={"probs": ["accuracy"]},
     )
-    power = run.read_metrics().get("class_weight_power", f.class_weight_power)
+    chosen = run.read_metrics()
+    power = chosen.get("class_weight_power", f.class_weight_power)
     weights = class_weights(splits.train.labels, power)
+    blend = chosen.get("distill_weight", cfg.distill.weight) if splits.teacher is not None else None
     log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
     best = run.path("finetune_best.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(best), "val_objective", save_best_only=True, save_weights_only=True, mode="max"
     )
     joint.fit(
-        FaceBatches(splits.train, cfg, f.batch_size, "joint", weights),
+        FaceBatches(splits.blended(blend), cfg, f.batch_size, "joint", weights),
         validation_data=_eval_data(splits.holdout),
         validation_batch_size=512,
         epochs=f.epochs,
@@ -509,12 +542,8 @@ def with_teacher(cfg: TrainConfig, run: RunDir, splits: Splits) -> Splits:
             f"{cached} holds {len(teacher)} faces, the training split {len(splits.train)}: "
             "delete it to ask the teacher again"
         )
-    w = cfg.distill.weight
-    blended = (1 - w) * splits.train.training_targets() + w * teacher
-    log.info("distilling from %s with weight %.2f", cfg.distill.teacher, w)
-    train = splits.train
-    train = FaceSet(train.images, train.labels, train.skipped, train.sources, blended, train.votes)
-    return Splits(train, splits.holdout, splits.val, splits.left_out)
+    log.info("distilling from %s", cfg.distill.teacher)
+    return dataclasses.replace(splits, teacher=teacher)
 
 
 def _ask_teacher(folder: Path, images: np.ndarray) -> np.ndarray:
