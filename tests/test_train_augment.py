@@ -58,3 +58,37 @@ def test_joint_batches_erase_the_input_but_not_the_reconstruction_target() -> No
     for face, target in zip(keras.ops.convert_to_numpy(shown)[..., 0], targets, strict=True):
         assert np.abs(whole - target).max(axis=(1, 2)).min() < 1e-6, "target is a whole face"
         assert (face != target).any(), "the input is erased"
+
+
+def test_camera_degradations_change_the_face_only_where_asked() -> None:
+    from train.augment import degrade_batch
+
+    rng = np.random.default_rng(1)
+    faces = rng.random((64, 48, 48, 1), dtype=np.float32)
+    off = AugmentConfig()
+    np.testing.assert_array_equal(degrade_batch(np.random.default_rng(0), faces, off), faces)
+    for setting in ({"gamma": 0.5}, {"low_res": 1.0}, {"noise": 0.1}, {"jpeg": 1.0}):
+        cfg = dataclasses.replace(off, **setting)
+        out = degrade_batch(np.random.default_rng(0), faces, cfg)
+        assert out.shape == faces.shape and out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        assert np.abs(out - faces).mean() > 0.005, setting
+    blurred = degrade_batch(np.random.default_rng(0), faces, dataclasses.replace(off, low_res=1.0))
+    detail = lambda x: np.abs(np.diff(x, axis=2)).mean()  # noqa: E731
+    assert detail(blurred) < 0.6 * detail(faces)  # a low resolution loses fine detail
+
+
+def test_joint_batches_degrade_the_input_but_not_the_reconstruction_target() -> None:
+    cfg = TrainConfig(
+        augment=AugmentConfig(
+            flip=False, shift=0.0, rotation_deg=0.0, zoom=0.0, brightness=0.0, contrast=0.0,
+            noise=0.2,
+        )
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    faces = FaceSet(rng.integers(0, 256, (16, 48, 48), dtype=np.uint8), np.arange(16) % 7)
+    shown, targets, _ = FaceBatches(faces, cfg, 16, "joint")[0]
+    target = keras.ops.convert_to_numpy(targets["reconstruction"])
+    whole = np.sort(faces.images.astype(np.float32) / 255.0, axis=0)
+    assert np.allclose(np.sort(target[..., 0], axis=0), whole, atol=1e-6)  # plain faces
+    assert np.abs(keras.ops.convert_to_numpy(shown) - target).mean() > 0.01  # noisy input

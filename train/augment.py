@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import cv2
 import keras
+import numpy as np
 from keras import layers, ops
 
 from train.config import AugmentConfig
@@ -71,3 +73,34 @@ def erase_batch(
     )
     noise = keras.random.uniform(ops.shape(images), seed=seed, dtype="float32")
     return ops.where(inside[..., None], noise, images)
+
+
+def degrade_batch(rng: np.random.Generator, faces: np.ndarray, cfg: AugmentConfig) -> np.ndarray:
+    """What a camera does to a face that FER2013's web photos rarely show, per face at random:
+    a gamma curve, a low resolution scaled back up, sensor noise, JPEG blocks.
+
+    NumPy and OpenCV on float faces (N, H, W, 1) in [0, 1]; the classifier sees the result, the
+    decoder still reconstructs the face before it, so the quality score keeps measuring plain
+    faces. Each setting at 0 (the default) leaves the faces untouched.
+    """
+    out = faces.copy()
+    n, height, width = faces.shape[:3]
+    if cfg.gamma:
+        gammas = np.exp(rng.uniform(-cfg.gamma, cfg.gamma, n)).astype(np.float32)
+        out = np.power(np.clip(out, 0.0, 1.0), gammas[:, None, None, None])
+    for i in np.flatnonzero(rng.random(n) < cfg.low_res):
+        side = int(rng.integers(12, 33))
+        small = cv2.resize(out[i, ..., 0], (side, side), interpolation=cv2.INTER_AREA)
+        out[i, ..., 0] = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    if cfg.noise:
+        sigma = rng.uniform(0.0, cfg.noise, n).astype(np.float32)[:, None, None, None]
+        out = out + rng.standard_normal(out.shape, dtype=np.float32) * sigma
+    out = np.clip(out, 0.0, 1.0)
+    for i in np.flatnonzero(rng.random(n) < cfg.jpeg):
+        quality = int(rng.integers(20, 71))
+        pixels = (out[i, ..., 0] * 255.0 + 0.5).astype(np.uint8)
+        _, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        decoded = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+        if decoded is not None:
+            out[i, ..., 0] = decoded.astype(np.float32) / 255.0
+    return out.astype(np.float32)

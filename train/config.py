@@ -50,6 +50,14 @@ class AugmentConfig:
     zoom: float = 0.1
     brightness: float = 0.2
     contrast: float = 0.3
+    gamma: float = 0.0
+    """Largest |log gamma| of a random gamma curve: exposure the brightness shift cannot model."""
+    low_res: float = 0.0
+    """Share of faces shrunk to 12–32 px and scaled back up: a face far from the camera."""
+    noise: float = 0.0
+    """Largest standard deviation of Gaussian sensor noise, in [0, 1] units."""
+    jpeg: float = 0.0
+    """Share of faces re-encoded as JPEG at quality 20–70: a compressed stream's blocks."""
 
 
 @dataclass(frozen=True)

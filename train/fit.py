@@ -28,7 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from train.augment import augment_batch, build_augmenter, erase_batch
+from train.augment import augment_batch, build_augmenter, degrade_batch, erase_batch
 from train.batchnorm import recompute_batch_norm
 from train.config import ConfigError, FinetuneConfig, TrainConfig, dump_config, load_config
 from train.data import DataError, FaceSet, load_faces, stratified_split
@@ -200,6 +200,10 @@ class FaceBatches(keras.utils.PyDataset):
         self.erase_max_area = cfg.finetune.erase_max_area
         self.eraser = keras.random.SeedGenerator(cfg.seed + 10)
         self.indexed = mode == "joint" and cfg.finetune.self_distill > 0
+        a = cfg.augment
+        degrades = mode == "joint" and (a.gamma or a.low_res or a.noise or a.jpeg)
+        self.degrade = a if degrades else None
+        self._degrade_rng = np.random.default_rng(cfg.seed + 20)
         self._shuffle = np.random.default_rng(cfg.seed)
         self._order = self._shuffle.permutation(len(self.images))
 
@@ -216,7 +220,11 @@ class FaceBatches(keras.utils.PyDataset):
             return x, x
         # The decoder reconstructs the face before erasing: a denoising term, so the quality
         # score still measures plain faces.
-        seen = erase_batch(self.eraser, x, self.erase, self.erase_max_area) if self.erase else x
+        seen = x
+        if self.degrade:
+            seen = degrade_batch(self._degrade_rng, keras.ops.convert_to_numpy(x), self.degrade)
+        if self.erase:
+            seen = erase_batch(self.eraser, seen, self.erase, self.erase_max_area)
         targets = {"probs": self.targets[rows], "reconstruction": x}
         if self.indexed:
             targets["index"] = rows.astype(np.int32)
