@@ -46,6 +46,17 @@ def emostream(*args: str, model_dir: Path, env: dict | None = None) -> subproces
     )
 
 
+def preview_socket(endpoint: str, camera: str):
+    """A raw SUB socket on ``camera``'s preview JPEGs, 30 s receive timeout; close it after."""
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, f"emostream/{camera}/preview".encode())
+    sock.setsockopt(zmq.RCVTIMEO, 30_000)
+    sock.connect(endpoint)
+    return sock
+
+
 def collect(subscriber: Subscriber, frames: int, timeout: float = 60) -> tuple[list, list]:
     """Frame and stats payloads until ``frames`` frame messages arrived (bounded by ``timeout``)."""
     got, stats = [], []
@@ -249,15 +260,9 @@ def test_real_video_finds_a_face_in_nearly_every_frame(model_dir: Path) -> None:
 
 
 def test_preview_jpegs_are_published_at_a_low_rate(make_clip, model_dir: Path) -> None:
-    import zmq
-
     clip = make_clip(frames=48)
     endpoint = free_endpoint()
-    context = zmq.Context.instance()
-    sub = context.socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, b"emostream/prev/preview")
-    sub.setsockopt(zmq.RCVTIMEO, 30_000)
-    sub.connect(endpoint)
+    sub = preview_socket(endpoint, "prev")
     process = emostream(
         "run", "--source", str(clip), "--publish", endpoint, "--camera-id", "prev",
         "--wait-subscribers", "1", "--preview-fps", "2", model_dir=model_dir,

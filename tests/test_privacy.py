@@ -14,14 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import zmq
 
 from stream.cli import build_parser
 from stream.publish.publisher import Publisher
 from stream.publish.subscriber import Subscriber
 from stream.store.database import Store
 from stream.store.recorder import Recorder
-from tests.test_pipeline import collect, emostream, finish, free_endpoint
+from tests.test_pipeline import collect, emostream, finish, free_endpoint, preview_socket
 from tests.test_record import frame_message
 
 
@@ -54,11 +53,7 @@ def test_blur_faces_leaves_no_face_detail_in_the_recording_or_previews(
     clip = make_clip(frames=16, faces=1)
     endpoint = free_endpoint()
     record = tmp_path / "blurred.mp4"
-    context = zmq.Context.instance()
-    previews = context.socket(zmq.SUB)
-    previews.setsockopt(zmq.SUBSCRIBE, b"emostream/cam/preview")
-    previews.setsockopt(zmq.RCVTIMEO, 30_000)
-    previews.connect(endpoint)
+    previews = preview_socket(endpoint, "cam")
     process = emostream(
         "run", "--source", str(clip), "--publish", endpoint, "--camera-id", "cam",
         "--wait-subscribers", "2", "--wait-timeout", "30", "--record", str(record),
