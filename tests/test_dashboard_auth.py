@@ -18,6 +18,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,9 @@ import websockets.sync.client
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 from stream.dashboard.auth import (
     MAX_FAILURES,
@@ -315,6 +319,41 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
+def wss_first_message(
+    dashboard: Dashboard, headers: dict[str, str], context: ssl.SSLContext, timeout: float = 10.0
+) -> Any:
+    """Open ``/ws`` over TLS and return the first message the dashboard pushes.
+
+    websockets' sans-I/O client on a socket this thread owns, with a deadline on every read,
+    rather than its threaded client: when a handshake answer did not come in time (once, in CI),
+    that client's reader thread stayed blocked on the TLS socket and held the suite for the
+    whole test timeout. Here a missing answer is a plain ``TimeoutError``.
+    """
+    protocol = ClientProtocol(parse_uri(f"wss://{dashboard.host}/ws"))
+    upgrade = protocol.connect()
+    upgrade.headers.update(headers)
+    protocol.send_request(upgrade)
+    host, port = dashboard.host.rsplit(":", 1)
+    with (
+        socket.create_connection((host, int(port)), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        deadline = time.monotonic() + timeout
+        while True:
+            for data in protocol.data_to_send():
+                tls.sendall(data)
+            for event in protocol.events_received():
+                if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                    return json.loads(event.data)
+            if protocol.handshake_exc is not None:
+                raise protocol.handshake_exc
+            tls.settimeout(max(deadline - time.monotonic(), 0.001))
+            data = tls.recv(65536)
+            if not data:
+                raise ConnectionError("the dashboard closed the WebSocket before its first message")
+            protocol.receive_data(data)
+
+
 def test_tls_serves_https_and_a_secure_cookie(
     certificate: tuple[Path, Path], publisher: Publisher
 ) -> None:
@@ -329,10 +368,7 @@ def test_tls_serves_https_and_a_secure_cookie(
         assert status == 303 and "Secure" in headers["set-cookie"].split("; ")
         cookie = {"Cookie": session_cookie(headers)}
         assert request(dashboard, "GET", "/api/state", cookie, context=context)[0] == 200
-        with websockets.sync.client.connect(
-            f"wss://{dashboard.host}/ws", additional_headers=cookie, ssl=context
-        ) as ws:
-            assert "cameras" in json.loads(ws.recv(timeout=5))
+        assert "cameras" in wss_first_message(dashboard, cookie, context)
         with pytest.raises(ssl.SSLError):  # nothing is served in the clear on that port
             request(dashboard, "GET", "/healthz", context=ssl.create_default_context())
     finally:
