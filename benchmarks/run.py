@@ -36,6 +36,7 @@ BENCHMARKS = {
     "store": "benchmarks.deployment.store_cost",
     "family": "benchmarks.accuracy.family",
     "mirror": "benchmarks.accuracy.mirror_video",
+    "pose": "benchmarks.accuracy.pose",
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any, Self
 from stream.errors import EmostreamError
 from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import FaceDetector
+from stream.faces.mesh import FaceMesh
 from stream.faces.tracker import IouTracker
 from stream.family import resolve_model_dir
 from stream.metrics import MetricsServer, PipelineMetrics
@@ -29,7 +30,12 @@ from stream.models import Models, load_models
 from stream.outputs import Recorder, Window
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish.publisher import Publisher
-from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
+from stream.recognizer import (
+    VIDEO_DETECT_EVERY,
+    VIDEO_LANDMARKS_EVERY,
+    VIDEO_QUALITY_EVERY,
+    Recognizer,
+)
 from stream.sources import ReconnectPolicy, SourceKind, open_source
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,8 @@ class RecognizerOptions:
     detect_every: int = VIDEO_DETECT_EVERY
     quality_every: int = VIDEO_QUALITY_EVERY
     min_quality: float | None = None
+    landmarks: int = VIDEO_LANDMARKS_EVERY
+    """Every how many frames of a track the face mesh runs; 0: never (no pose, eyes, mouth)."""
     detection: str = "ahead"
     """``ahead``: on a thread of its own, while frames are labelled with the boxes in hand
     (:mod:`stream.faces.ahead`); ``inline``: on each frame it is due, which that frame waits for."""
@@ -77,6 +85,7 @@ class PipelineConfig(RecognizerOptions):
     connect: str | None = None
     """Connect into a broker's frontend here instead of binding ``publish``."""
     send_codes: bool = False
+    send_mesh: bool = False
     sndhwm: int = 100
     wait_subscribers: int = 0
     wait_timeout: float | None = None
@@ -126,6 +135,8 @@ def video_recognizer(
         detect_every=options.detect_every,
         quality_every=options.quality_every,
         ahead=ahead,
+        mesh=FaceMesh() if options.landmarks else None,
+        mesh_every=max(options.landmarks, 1),
     )
 
 
@@ -158,6 +169,8 @@ def run_pipeline(config: PipelineConfig) -> int:
     """Open everything ``config`` asks for, run until the source ends or a signal, close it all."""
     if config.wait_subscribers < 0:
         raise EmostreamError("--wait-subscribers cannot be negative")
+    if config.send_mesh and not config.landmarks:
+        raise EmostreamError("--send-mesh needs the face mesh: drop --landmarks off")
     with contextlib.ExitStack() as stack:
         window = Window(f"emostream {config.camera_id}") if config.show else None
         if window is not None:
@@ -190,6 +203,7 @@ def run_pipeline(config: PipelineConfig) -> int:
             PipelineOptions(
                 config.camera_id,
                 send_codes=config.send_codes,
+                send_mesh=config.send_mesh,
                 max_frames=config.max_frames,
                 max_seconds=config.max_seconds,
                 preview_fps=config.preview_fps,

@@ -42,6 +42,7 @@ class Sink(Protocol):
 class PipelineOptions:
     camera_id: str
     send_codes: bool = False
+    send_mesh: bool = False
     stats_interval: float = 1.0
     max_frames: int | None = None
     max_seconds: float | None = None
@@ -163,8 +164,12 @@ class Pipeline:
         self.counters.faces += len(result.faces)
         self._fps.tick(time.monotonic())
         labels = self.recognizer.labels
-        faces = [face.to_message(labels, self.options.send_codes) for face in result.faces]
         height, width = frame.image.shape[:2]
+        options = self.options
+        faces = [
+            face.to_message(labels, options.send_codes, (width, height), options.send_mesh)
+            for face in result.faces
+        ]
         latency = {"capture": frame.capture_ms, **result.latency_ms}
         latency["total"] = frame.capture_ms + (time.perf_counter() - start) * 1000.0
         message = schema.frame_message(

@@ -1,4 +1,5 @@
-"""One frame → recognised faces: detect, crop, encode, classify, score quality, track, smooth.
+"""One frame → recognised faces: detect, crop, encode, classify, score quality, read the face
+mesh, track, smooth.
 
 Shared by the live pipeline, ``emostream evaluate --detect`` and the benchmarks, so all three
 measure the same code. Per-stage wall times are returned with every result.
@@ -6,6 +7,7 @@ measure the same code. Per-stage wall times are returned with every result.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +18,12 @@ import numpy as np
 from stream.faces.ahead import FIXED, SCHEDULES, DetectorThread
 from stream.faces.crop import crop_face
 from stream.faces.detector import Detection, FaceDetector
+from stream.faces.geometry import FaceGeometry, read_geometry
+from stream.faces.mesh import FaceMesh, Mesh
 from stream.faces.tracker import IouTracker, Track
 from stream.models import Models
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,9 +34,21 @@ class Face:
     quality: float
     uncertain: bool
     code: np.ndarray
+    mesh: Mesh | None = None
+    """The last face mesh read on this face; None where the mesh is off or saw no face."""
+    geometry: FaceGeometry | None = None
+    """What that mesh says: pose, eyes, mouth, frontal."""
 
-    def to_message(self, labels: tuple[str, ...], send_code: bool) -> dict[str, Any]:
+    def to_message(
+        self,
+        labels: tuple[str, ...],
+        send_code: bool,
+        frame_size: tuple[int, int] | None = None,
+        send_mesh: bool = False,
+    ) -> dict[str, Any]:
+        """The face as the schema has it; ``frame_size`` (width, height) scales a sent mesh."""
         best = int(np.argmax(self.probs))
+        geometry = self.geometry
         message: dict[str, Any] = {
             "id": self.id,
             "box": [round(float(v), 5) for v in self.detection.box],
@@ -44,9 +62,26 @@ class Face:
             "probs": {name: round(float(p), 4) for name, p in zip(labels, self.probs, strict=True)},
             "quality": round(self.quality, 4),
             "uncertain": self.uncertain,
+            "pose": None,
+            "eyes_open": None,
+            "mouth_open": None,
+            "frontal": None,
         }
+        if geometry is not None:
+            message["pose"] = {
+                "yaw": round(geometry.yaw, 1),
+                "pitch": round(geometry.pitch, 1),
+                "roll": round(geometry.roll, 1),
+            }
+            message["eyes_open"] = [round(v, 3) for v in geometry.eyes_open]
+            message["mouth_open"] = round(geometry.mouth_open, 3)
+            message["frontal"] = geometry.frontal
         if send_code:
             message["code"] = self.code.astype(int).tolist()
+        if send_mesh and self.mesh is not None and frame_size is not None:
+            width, height = frame_size
+            scale = np.array([width, height, width], np.float32)
+            message["mesh"] = np.round(self.mesh.points / scale, 5).tolist()
         return message
 
 
@@ -84,12 +119,15 @@ def classify_crops(
 
 VIDEO_DETECT_EVERY = 3
 VIDEO_QUALITY_EVERY = 5
+VIDEO_LANDMARKS_EVERY = 5
 # ``emostream run``'s cadence on video (see Recognizer). MediaPipe's detector costs about 3.5 ms a
 # call on an AVX2 core, four times nano's encoder and head: at 24-30 fps, every 3rd frame is
 # 8-10 detections a second. On the five clips in ../shared/videos the top labels agree with
 # detecting every frame as often at 3 as at 2 (97.2 % and 97.0 % of 472 frames on the longest, all
 # frames on the others) and the held boxes overlap the fresh ones by IoU 0.975 on average;
-# benchmarks/speed/versus_fer.py reports that agreement with every speed figure.
+# benchmarks/speed/versus_fer.py reports that agreement with every speed figure. The face mesh
+# costs about 1.4 ms a face (float, one thread, AVX-512 EPYC); a head turns and eyes blink over
+# a few frames, so every 5th frame of a track (5-6 readings a second) follows them.
 
 
 class Recognizer:
@@ -99,6 +137,10 @@ class Recognizer:
     little in 1/30 s, and every frame is still cropped, encoded and classified afresh);
     ``quality_every`` N rescores a tracked face's reconstruction quality every N frames, since it
     changes with pose and lighting, not from frame to frame. Both default to every frame.
+
+    ``mesh`` reads each face's landmarks (pose, eyes, mouth; :mod:`stream.faces.geometry`) every
+    ``mesh_every`` frames of its track, or on every frame without a tracker; a face outside the
+    frontal range is marked uncertain, since the expression models were not made for it.
 
     ``ahead`` moves detection to a thread of its own (:mod:`stream.faces.ahead`): ``"fixed"``
     labels frame k with the detection of frame N·((k − 1) // N), the same on every run of a file;
@@ -116,9 +158,11 @@ class Recognizer:
         detect_every: int = 1,
         quality_every: int = 1,
         ahead: str | None = None,
+        mesh: FaceMesh | None = None,
+        mesh_every: int = 1,
     ) -> None:
-        if detect_every < 1 or quality_every < 1:
-            raise ValueError("detect_every and quality_every must be at least 1")
+        if detect_every < 1 or quality_every < 1 or mesh_every < 1:
+            raise ValueError("detect_every, quality_every and mesh_every must be at least 1")
         if ahead is not None and ahead not in SCHEDULES:
             raise ValueError(f"ahead must be one of {', '.join(SCHEDULES)}")
         self.models = models
@@ -129,6 +173,8 @@ class Recognizer:
         self.detect_every = detect_every
         self.quality_every = quality_every
         self.ahead = ahead
+        self.mesh = mesh
+        self.mesh_every = mesh_every
         self._frame = 0
         self._detections: list[Detection] = []
         self._used = -1  # the frame whose detections are in use (with ``ahead``)
@@ -202,6 +248,28 @@ class Recognizer:
                 tracks[i].quality, tracks[i].quality_age = float(q), 0
         return np.array([track.quality for track in tracks])
 
+    def _read_mesh(self, bgr: np.ndarray, det: Detection) -> Mesh | None:
+        """One face's mesh; a failure costs that face its pose, never its label."""
+        assert self.mesh is not None
+        try:
+            return self.mesh.run(bgr, det)
+        except (ValueError, RuntimeError, cv2.error) as exc:
+            log.debug("the face mesh failed on a face: %s", exc)
+            return None
+
+    def _meshes(
+        self, bgr: np.ndarray, detections: list[Detection], tracks: list[Track] | None
+    ) -> list[Mesh | None]:
+        if self.mesh is None:
+            return [None] * len(detections)
+        if tracks is None:
+            return [self._read_mesh(bgr, det) for det in detections]
+        for det, track in zip(detections, tracks, strict=True):
+            track.mesh_age += 1
+            if not track.meshed or track.mesh_age >= self.mesh_every:
+                track.mesh, track.mesh_age, track.meshed = self._read_mesh(bgr, det), 0, True
+        return [track.mesh for track in tracks]
+
     def recognize(self, bgr: np.ndarray) -> Recognition:
         t0 = time.perf_counter()
         detections = self._detect(bgr)
@@ -210,7 +278,7 @@ class Recognizer:
         if not detections:
             if self.tracker is not None:
                 self.tracker.update([])
-            latency.update(crop=0.0, encode=0.0, head=0.0, quality=0.0)
+            latency.update(crop=0.0, encode=0.0, head=0.0, quality=0.0, landmarks=0.0)
             return Recognition([], latency)
         crops = self.crops(bgr, detections)
         latency["crop"] = _ms(t1, time.perf_counter())
@@ -220,7 +288,10 @@ class Recognizer:
         tracks = tracker.update([d.box for d in detections]) if tracker is not None else None
         t2 = time.perf_counter()
         quality = self._quality(crops, codes, tracks)
-        latency["quality"] = _ms(t2, time.perf_counter())
+        t3 = time.perf_counter()
+        latency["quality"] = _ms(t2, t3)
+        meshes = self._meshes(bgr, detections, tracks)
+        latency["landmarks"] = _ms(t3, time.perf_counter())
         faces = []
         for i, det in enumerate(detections):
             smoothed = probs[i]
@@ -229,5 +300,8 @@ class Recognizer:
                 smoothed = tracks[i].smooth(probs[i], tracker.alpha)
                 face_id = tracks[i].id
             q = float(quality[i])
-            faces.append(Face(face_id, det, smoothed, q, q < self.min_quality, codes[i]))
+            mesh = meshes[i]
+            geometry = read_geometry(mesh.points) if mesh is not None else None
+            uncertain = q < self.min_quality or (geometry is not None and not geometry.frontal)
+            faces.append(Face(face_id, det, smoothed, q, uncertain, codes[i], mesh, geometry))
         return Recognition(faces, latency)

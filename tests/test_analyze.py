@@ -85,6 +85,8 @@ def test_one_row_per_face_per_frame_with_the_container_time(
     face = per_frame[5][0]
     assert sum(face[f"p_{label}"] for label in LABELS) == pytest.approx(1.0, abs=1e-3)
     assert face["label"] in LABELS and 0 < face["w"] < 1 and isinstance(face["uncertain"], bool)
+    assert abs(face["yaw"]) < 30 and face["frontal"] is True and 0 <= face["eye_left"] <= 1
+    assert all(per_frame[30][0][name] is None for name in ("yaw", "mouth", "frontal"))
 
 
 def _run_messages(clip: Path, model_dir: Path, *extra: str) -> dict[int, dict]:
@@ -124,6 +126,12 @@ def test_the_same_labels_and_boxes_as_run(make_clip, model_dir: Path, tmp_path: 
         assert row["label"] == face["label"] and row["track"] == face["id"]
         assert [row["x"], row["y"], row["w"], row["h"]] == face["box"]
         assert row["confidence"] == face["confidence"]
+        assert [row["yaw"], row["pitch"], row["roll"]] == list(face["pose"].values())
+        assert [row["eye_right"], row["eye_left"], row["mouth"], row["frontal"]] == [
+            *face["eyes_open"],
+            face["mouth_open"],
+            face["frontal"],
+        ]
     not_detection_frames = [row for row in rows if row["frame"] % 3 != 0]
     for row in not_detection_frames:
         (face,) = ahead[row["frame"]]["faces"]

@@ -86,12 +86,17 @@ class SyntheticSource:
         scale = (1.0 - confidence) / sum(noise.values())
         return {name: confidence if name == label else noise[name] * scale for name in LABELS}
 
-    def _face(self, face_id: int, label: str, confidence: float, x: float) -> dict[str, Any]:
+    def _face(
+        self, face_id: int, label: str, confidence: float, x: float, yaw: float
+    ) -> dict[str, Any]:
         probs = self._probs(label, confidence)
+        frontal = abs(yaw) <= 30
         return {"id": face_id, "box": [x, 0.2, 0.2, 0.4], "score": 0.95,
                 "eyes": [[x + 0.06, 0.32], [x + 0.14, 0.32]], "label": label,
                 "confidence": probs[label], "probs": probs, "quality": 0.7,
-                "uncertain": confidence < 0.5}  # fmt: skip
+                "uncertain": confidence < 0.5 or not frontal,
+                "pose": {"yaw": yaw, "pitch": -3.0, "roll": 1.5}, "eyes_open": [0.9, 0.85],
+                "mouth_open": 0.1, "frontal": frontal}  # fmt: skip
 
     def _run(self) -> None:
         started = time.time()
@@ -101,8 +106,8 @@ class SyntheticSource:
             number += 1
             now = time.time()
             faces = [
-                self._face(1, self.label, 0.7 + 0.2 * self._random.random(), 0.2),
-                self._face(2, "neutral", 0.45 + 0.1 * self._random.random(), 0.6),
+                self._face(1, self.label, 0.7 + 0.2 * self._random.random(), 0.2, 6.0),
+                self._face(2, "neutral", 0.45 + 0.1 * self._random.random(), 0.6, 48.0),
             ]
             stages = {"capture": 1.1, "detect": 6.2, "crop": 0.3, "encode": 0.9, "head": 0.1}
             latency = stages | {"total": sum(stages.values()) + self._random.random()}
@@ -226,6 +231,13 @@ def test_page_follows_labels_bars_and_timeline_and_survives_bad_messages(
     assert float(happy_bar.get_attribute("data-p")) >= 0.7
     assert float(happy_bar.locator(".bar-fill").evaluate("e => e.offsetWidth")) > 0
     expect(card.locator('.face[data-face-id="2"] .face-label')).to_have_text("neutral")
+    expect(face.locator(".looking")).to_have_text("looking")
+    expect(face.locator(".openness")).to_have_text("eyes 90% / 85% · mouth 10%")
+    away = card.locator('.face[data-face-id="2"]')
+    expect(away.locator(".looking")).to_have_text("away")
+    expect(away.locator(".tag")).to_be_visible()  # turned away: uncertain
+    dot = away.locator(".pose-dot").evaluate("e => [e.offsetLeft, e.parentElement.clientWidth]")
+    assert dot[0] > dot[1] / 2  # the dot sits right of centre for a face turned right
     expect(card.locator('svg rect[data-label="happy"]').first).to_be_attached()
     expect(card.locator('[data-metric="fps"] .value')).to_have_text("20.0")
     expect(card.locator('[data-metric="reconnects"] .value')).to_have_text("1")
@@ -358,6 +370,7 @@ def test_page_follows_the_real_pipeline_on_a_generated_clip(
         expect(card).to_have_attribute("data-status", "live", timeout=30_000)
         face = card.locator(".face").first
         expect(face.locator(".face-label")).to_have_text(re.compile("|".join(LABELS)))
+        expect(face.locator(".looking")).to_have_text("looking")  # the photo faces the camera
         bars = face.locator(".bar-row")
         expect(bars).to_have_count(len(LABELS))
         total = sum(float(bars.nth(i).get_attribute("data-p")) for i in range(len(LABELS)))
@@ -382,9 +395,10 @@ def seed_history(db: Path, now: float) -> None:
 
     start = (int(now) - 3 * 3600) // 60 * 60
     store = Store(str(db))
-    faces = [("lobby", start + i * 0.5, i, 41, "happy" if i % 5 else "sad", 0.8, "{}", 0.6)
-             for i in range(241)]  # fmt: skip
-    faces += [("garage", start + i, i, 1, "neutral", 0.7, "{}", 0.5) for i in range(30)]
+    unmeshed = (None,) * 7  # no face mesh: pose, eyes, mouth and frontal NULL
+    faces = [("lobby", start + i * 0.5, i, 41, "happy" if i % 5 else "sad", 0.8, "{}", 0.6,
+              *unmeshed) for i in range(241)]  # fmt: skip
+    faces += [("garage", start + i, i, 1, "neutral", 0.7, "{}", 0.5, *unmeshed) for i in range(30)]
     minutes = {
         ("lobby", start): Minute(120, 120, {"happy": 96, "sad": 24}, 96.0, 0),
         ("lobby", start + 60): Minute(121, 121, {"happy": 97, "sad": 24}, 96.8, 0),
@@ -451,6 +465,8 @@ def test_history_from_the_store_survives_a_reload(
         page.reload()
         check_history(page)
     finally:
-        record.send_signal(signal.SIGINT)
+        # SIGTERM, as a service manager stops it: a shell script that starts the suite in the
+        # background hands its children SIGINT ignored, and Python then keeps it ignored.
+        record.send_signal(signal.SIGTERM)
         record.communicate(timeout=30)
     assert page.errors == []

@@ -88,8 +88,31 @@ def test_summary_of_faces_and_of_none() -> None:
     assert two["confidence"] == round((0.9 + 0.5 / 6) / 2, 4)
     none = summarise(frame("c", 6))
     assert none == {"camera": "c", "faces": 0, "dominant": "none", "confidence": 0.0,
-                    "probs": {}, "frame": 6, "updated_at": 1006.0}  # fmt: skip
+                    "probs": {}, "looking": 0, "poses": [], "frame": 6,
+                    "updated_at": 1006.0}  # fmt: skip
+    assert two["looking"] is None and two["poses"] == []  # a pipeline with --landmarks off
     assert safe("lobby 1/+#") == "lobby_1___"
+
+
+def test_the_face_mesh_reading_rides_in_the_state_and_a_look_away_is_a_change() -> None:
+    clock = Clock()
+    bridge = Bridge(Topics("emostream", "homeassistant"), rate=100.0, clock=clock)
+    looking = frame("c", 1, (1, "happy", 0.9), (2, "sad", 0.9))
+    for face, frontal in zip(looking["faces"], (True, True), strict=True):
+        face |= {"pose": {"yaw": 5.0, "pitch": 1.0, "roll": 0.0}, "eyes_open": [0.9, 0.9],
+                 "mouth_open": 0.2, "frontal": frontal}  # fmt: skip
+    state = summarise(looking)
+    assert state["looking"] == 2
+    assert state["poses"][0] == {"id": 1, "yaw": 5.0, "pitch": 1.0, "roll": 0.0,
+                                 "eyes_open": [0.9, 0.9], "mouth_open": 0.2,
+                                 "frontal": True}  # fmt: skip
+    assert "emostream/c/state" in topics_of(bridge.frame(looking))
+    clock.now += 1.0
+    assert "emostream/c/state" not in topics_of(bridge.frame(looking))  # nothing changed
+    looking["faces"][1] |= {"frontal": False, "pose": {"yaw": 55.0, "pitch": 1.0, "roll": 0.0}}
+    clock.now += 1.0
+    sent = [m for m in bridge.frame(looking) if m.topic == "emostream/c/state"]
+    assert len(sent) == 1 and json.loads(sent[0].payload)["looking"] == 1
 
 
 def test_a_metrics_scrape_is_safe_while_cameras_are_added() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from stream.publish.subscriber import Message
 from stream.store.database import Store, StoreError
+from stream.store.history import History
 from stream.store.recorder import Recorder
 from tests.test_mqtt import Camera
 from tests.test_rtsp import _free_port
@@ -83,7 +84,7 @@ def test_every_face_is_stored_and_kill_9_loses_at_most_the_last_batch(tmp_path: 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "1",
+            "2",
         )
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(faces)")}
         assert "faces_camera_time" in indexes
@@ -193,6 +194,65 @@ class Postgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+VERSION_1 = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO meta VALUES ('schema_version', '1')",
+    "CREATE TABLE faces (camera TEXT NOT NULL, time DOUBLE PRECISION NOT NULL,"
+    " frame BIGINT NOT NULL, track BIGINT NOT NULL, label TEXT NOT NULL,"
+    " confidence DOUBLE PRECISION NOT NULL, probs TEXT NOT NULL, quality DOUBLE PRECISION)",
+    "CREATE INDEX faces_camera_time ON faces (camera, time)",
+    "CREATE TABLE minutes (camera TEXT NOT NULL, minute BIGINT NOT NULL, frames BIGINT NOT NULL,"
+    " faces BIGINT NOT NULL, shares TEXT NOT NULL, mean_confidence DOUBLE PRECISION,"
+    " drops BIGINT NOT NULL, PRIMARY KEY (camera, minute))",
+    "INSERT INTO faces VALUES ('lobby', 1000.0, 0, 1, 'sad', 0.7, '{\"sad\": 0.7}', 0.5)",
+)
+"""A store as emostream wrote it before the face mesh (schema version 1), with one face."""
+
+MESH_FACE = {"pose": {"yaw": 41.5, "pitch": -3.0, "roll": 2.0}, "eyes_open": [0.9, 0.1],
+             "mouth_open": 0.4, "frontal": False}  # fmt: skip
+
+
+def mesh_message(camera: str, frame: int, at: float) -> Message:
+    message = frame_message(camera, frame, at=at)
+    message.payload["faces"][0].update(MESH_FACE)
+    return message
+
+
+def check_migrated(store: Store, now: float) -> None:
+    """A version-1 store opened by this emostream: migrated, its old row kept, new rows whole."""
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    recorder = Recorder(store, batch_s=0.0, keep_days=None)
+    recorder.take(mesh_message("lobby", 1, now))
+    recorder.take(frame_message("lobby", 2, at=now + 1))  # a publisher without the mesh
+    assert recorder.flush()
+    rows = store.query(
+        "SELECT label, yaw, pitch, roll, eye_right, eye_left, mouth, frontal FROM faces "
+        "ORDER BY time"
+    )
+    assert rows == [
+        ("sad", None, None, None, None, None, None, None),
+        ("happy", 41.5, -3.0, 2.0, 0.9, 0.1, 0.4, 0),
+        ("happy", None, None, None, None, None, None, None),
+    ]
+
+
+def test_a_version_1_store_still_opens_and_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        for statement in VERSION_1:
+            conn.execute(statement)
+        conn.commit()
+    history = History(str(path))  # the dashboard reads an old store as it is, read-only
+    assert history.window("day", now=1000.0 + 60)["cameras"]["lobby"]["tracks"] == 1
+    store = Store(str(path))
+    try:
+        check_migrated(store, time.time())
+    finally:
+        store.close()
+    store = Store(str(path))  # a second open finds version 2: nothing to do
+    store.close()
+
+
 @pytest.fixture
 def postgres():
     if not POSTGRES_BIN:
@@ -232,7 +292,7 @@ def test_record_into_postgresql_creates_the_schema_and_stores_every_face(postgre
         store = Store(postgres.url)
         assert store.query("SELECT count(*) FROM faces") == [(first + 50,)]
         assert store.query("SELECT sum(faces) FROM minutes") == [(first + 50,)]
-        assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+        assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
         assert store.query("SELECT indexname FROM pg_indexes WHERE tablename = 'faces'") == [
             ("faces_camera_time",)
         ]
@@ -381,3 +441,14 @@ def test_a_full_disk_is_one_line_and_recording_goes_on(tmp_path: Path) -> None:
     refused = [line for line in err.splitlines() if "cannot write" in line]
     assert len(refused) == 1 and "full" in refused[0], err
     assert "writing to" in err and "again" in err and "Traceback" not in err
+
+
+def test_a_version_1_postgresql_store_is_migrated(postgres) -> None:
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        for statement in VERSION_1:
+            conn.execute(statement)
+    store = Store(postgres.url)
+    try:
+        check_migrated(store, time.time())
+    finally:
+        store.close()

@@ -23,6 +23,10 @@ FACE = {
     "probs": {"happy": 0.81, "neutral": 0.19},
     "quality": 0.64,
     "uncertain": False,
+    "pose": {"yaw": 12.5, "pitch": -4.0, "roll": 2.1},
+    "eyes_open": [0.93, 0.88],
+    "mouth_open": 0.12,
+    "frontal": True,
 }
 LATENCY = {"capture": 1.2, "detect": 6.1, "crop": 0.3, "encode": 0.9, "head": 0.1, "total": 8.6}
 TOPICS = [b"emostream/lobby", b"emostream/lobby/stats", b"other/lobby", b"emostream/", b""]
@@ -59,6 +63,15 @@ def test_a_frame_without_faces_is_valid() -> None:
     assert schema.decode(b"emostream/lobby", schema.encode(empty))["faces"] == []
 
 
+def test_a_version_1_0_face_without_the_mesh_fields_is_valid() -> None:
+    old = {k: v for k, v in FACE.items() if k not in ("pose", "eyes_open", "mouth_open", "frontal")}
+    frame = frame_payload() | {"schema": "emostream.frame/1", "faces": [old]}
+    assert schema.decode(b"emostream/lobby", schema.encode(frame))["faces"] == [old]
+    unread = FACE | {"pose": None, "eyes_open": None, "mouth_open": None, "frontal": None}
+    frame = frame_payload() | {"faces": [unread]}  # the mesh off, or it saw no face
+    assert schema.decode(b"emostream/lobby", schema.encode(frame))["faces"] == [unread]
+
+
 def test_unknown_fields_and_minor_versions_are_accepted() -> None:
     frame = frame_payload() | {"schema": "emostream.frame/1.4", "weather": "sunny"}
     frame["faces"][0] = FACE | {"new_field": [1, 2]}
@@ -78,6 +91,11 @@ def test_unknown_fields_and_minor_versions_are_accepted() -> None:
         ({"faces": [FACE | {"box": [0, 0, 1]}]}, "box"),
         ({"faces": [FACE | {"probs": {}}]}, "probs"),
         ({"faces": [FACE | {"id": "3"}]}, "id"),
+        ({"faces": [FACE | {"pose": [1, 2, 3]}]}, "pose must be an object"),
+        ({"faces": [FACE | {"pose": {"yaw": 1, "pitch": 2}}]}, "pose.roll"),
+        ({"faces": [FACE | {"eyes_open": [0.5]}]}, "eyes_open"),
+        ({"faces": [FACE | {"mouth_open": "wide"}]}, "mouth_open"),
+        ({"faces": [FACE | {"frontal": 1}]}, "frontal"),
     ],
 )
 def test_invalid_frames_are_refused_with_a_reason(change: dict[str, Any], reason: str) -> None:

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 import zmq
 
+from stream.commands.subscribe import format_row
 from stream.errors import PublishError
 from stream.publish import schema
 from stream.publish.broker import Broker
 from stream.publish.publisher import Publisher
-from stream.publish.subscriber import Subscriber
+from stream.publish.subscriber import Message, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 ANY_PORT = "tcp://127.0.0.1:*"
@@ -37,6 +38,10 @@ def frame(n: int, camera: str = "lobby", label: str = "happy") -> tuple[bytes, b
         "probs": {label: 0.81, "neutral": 0.19},
         "quality": 0.64,
         "uncertain": False,
+        "pose": {"yaw": 12.4, "pitch": -4.2, "roll": 1.0},
+        "eyes_open": [0.93, 0.88],
+        "mouth_open": 0.12,
+        "frontal": True,
     }
     message = schema.frame_message(camera, n, 100.0, 100.1, 640, 360, [face], {"total": 9.0})
     return schema.frame_topic(camera), schema.encode(message)
@@ -215,7 +220,19 @@ def test_subscribe_prints_a_readable_row_per_frame() -> None:
     header, row = out.splitlines()
     assert "CAMERA" in header and "FPS" in header
     assert row.split()[:3] == ["lobby", "42", "24.8"]
-    assert "#3 surprise 0.81 q0.64" in row
+    assert "#3 surprise 0.81 q0.64 yaw+12 pitch-4 eyes 0.9/0.9 mouth 0.1" in row
+    assert "away" not in row
+
+
+def test_a_face_turned_away_reads_away_and_a_face_without_the_mesh_reads_as_before() -> None:
+    payload = json.loads(frame(7)[1])
+    face = payload["faces"][0]
+    turned = face | {"frontal": False, "uncertain": True}
+    bare = {k: v for k, v in face.items() if k not in ("pose", "eyes_open", "mouth_open")}
+    rows = [format_row(Message("emostream/lobby", payload | {"faces": [f]}), {})
+            for f in (turned, bare | {"frontal": None})]  # fmt: skip
+    assert rows[0].endswith("#3 happy? 0.81 q0.64 yaw+12 pitch-4 eyes 0.9/0.9 mouth 0.1 away")
+    assert rows[1].endswith("#3 happy 0.81 q0.64")
 
 
 def test_subscribe_skips_a_malformed_message_with_a_warning(raw_publisher: zmq.Socket) -> None:

@@ -2,8 +2,9 @@
 
 Both workers decode the same file with the same OpenCV build and report the same JSON, so the
 two start-ups and memory peaks are measured alike. Per frame emostream does what the pipeline
-does between decoding and the socket: detect, crop, encode, head, quality, track, and build and
-serialise the frame message (``schema.encode``); the send itself is benchmarked elsewhere.
+does between decoding and the socket: detect, crop, encode, head, quality, the face mesh, track,
+and build and serialise the frame message (``schema.encode``); the send itself is benchmarked
+elsewhere.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ def main() -> int:
     parser.add_argument(
         "--detection", choices=("inline", "ahead"), default="inline", help="as `emostream run`'s"
     )
+    parser.add_argument("--landmarks", type=int, default=0, help="as `emostream run`'s; 0: off")
     args = parser.parse_args()
 
     import cv2
 
     from stream.faces.ahead import FIXED
     from stream.faces.detector import FaceDetector
+    from stream.faces.mesh import FaceMesh
     from stream.faces.tracker import IouTracker
     from stream.models import load_models
     from stream.process import quiet_native_logs
@@ -64,6 +67,8 @@ def main() -> int:
         detect_every=args.detect_every,
         quality_every=args.quality_every,
         ahead=FIXED if args.detection == "ahead" else None,
+        mesh=FaceMesh() if args.landmarks else None,
+        mesh_every=max(args.landmarks, 1),
     )
     labels = recognizer.labels
     startup_s = time.perf_counter() - STARTED

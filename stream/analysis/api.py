@@ -8,8 +8,9 @@
 ...     table = analyzer.table("clip.mp4")                        # DataFrame, or list of dicts
 
 A video goes through the same :class:`~stream.recognizer.Recognizer` as ``emostream run``, with
-the same cadence (detection every 3rd frame, quality every 5th per track) and the same tracker
-smoothing, so its labels and boxes are the ones ``run`` would publish for that file.
+the same cadence (detection every 3rd frame, quality and the face mesh every 5th per track) and
+the same tracker smoothing, so its labels and boxes are the ones ``run`` would publish for that
+file.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ from stream.analysis.results import FaceResult, FrameResult
 from stream.analysis.rows import frame_rows, to_table
 from stream.assemble import RecognizerOptions, open_detector, open_models, video_recognizer
 from stream.errors import SourceError
+from stream.faces.mesh import FaceMesh
 from stream.models import Models
 from stream.publish.closable import Closable
-from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY, Recognizer
+from stream.recognizer import (
+    VIDEO_DETECT_EVERY,
+    VIDEO_LANDMARKS_EVERY,
+    VIDEO_QUALITY_EVERY,
+    Recognizer,
+)
 from stream.sources import open_source
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -54,6 +61,7 @@ class Analyzer(Closable):
         detect_every: int = VIDEO_DETECT_EVERY,
         quality_every: int = VIDEO_QUALITY_EVERY,
         min_quality: float | None = None,
+        landmarks: int = VIDEO_LANDMARKS_EVERY,
     ) -> None:
         self._options = RecognizerOptions(
             detection="inline",  # each detection on the frame it is due: rows as they always were
@@ -68,11 +76,17 @@ class Analyzer(Closable):
             detect_every=detect_every,
             quality_every=quality_every,
             min_quality=min_quality,
+            landmarks=landmarks,
         )
         self.models: Models = open_models(self._options)[1]
         self.labels: tuple[str, ...] = self.models.manifest.labels
         self.detector = open_detector(self._options)
-        self._still = Recognizer(self.models, self.detector, min_quality=min_quality)
+        self._still = Recognizer(
+            self.models,
+            self.detector,
+            min_quality=min_quality,
+            mesh=FaceMesh() if landmarks else None,
+        )
 
     def image(self, bgr: np.ndarray) -> list[FaceResult]:
         """The faces in one BGR image, most confident detection first (ids 1, 2, …)."""

@@ -14,7 +14,8 @@ from stream.recognizer import Face
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face: its track id, normalised box ``(x, y, w, h)``, label and all probabilities."""
+    """One face: its track id, normalised box ``(x, y, w, h)``, label and all probabilities, and
+    what the face mesh read (None where it is off or saw no face)."""
 
     track: int
     box: tuple[float, float, float, float]
@@ -24,11 +25,18 @@ class FaceResult:
     probs: dict[str, float]
     quality: float
     uncertain: bool
+    pose: tuple[float, float, float] | None = None
+    """Yaw, pitch and roll in degrees, as the schema defines them."""
+    eyes_open: tuple[float, float] | None = None
+    mouth_open: float | None = None
+    frontal: bool | None = None
 
     @classmethod
     def of(cls, face: Face, labels: tuple[str, ...]) -> FaceResult:
         """From the same message ``run`` publishes, so both round and label alike."""
         message = face.to_message(labels, send_code=False)
+        pose = message["pose"]
+        eyes = message["eyes_open"]
         return cls(
             track=message["id"],
             box=tuple(message["box"]),
@@ -38,6 +46,10 @@ class FaceResult:
             probs=message["probs"],
             quality=message["quality"],
             uncertain=message["uncertain"],
+            pose=(pose["yaw"], pose["pitch"], pose["roll"]) if pose is not None else None,
+            eyes_open=(eyes[0], eyes[1]) if eyes is not None else None,
+            mouth_open=message["mouth_open"],
+            frontal=message["frontal"],
         )
 
 

@@ -3,8 +3,10 @@
 Columns, in order: ``source``, ``frame`` (index from 0), ``time_s`` (the container's timestamp;
 empty for images), ``track``, ``x``, ``y``, ``w``, ``h`` (the box, normalised 0..1),
 ``score`` (detector), ``label``, ``confidence``, one ``p_<label>`` per expression (smoothed over
-the track, as ``run`` publishes them), ``quality`` and ``uncertain``. A frame without a face
-still has one row, with every face column empty, so gaps show.
+the track, as ``run`` publishes them), ``quality``, ``uncertain``, and from the face mesh
+``yaw``, ``pitch``, ``roll`` (degrees), ``eye_right``, ``eye_left``, ``mouth`` (openness 0..1)
+and ``frontal`` (empty where the mesh is off or saw no face). A frame without a face still has
+one row, with every face column empty, so gaps show.
 
 ``.csv``, ``.jsonl`` and ``.parquet`` are written by suffix; Parquet needs pyarrow, from the
 ``[analysis]`` extra.
@@ -24,6 +26,7 @@ from stream.errors import OutputError
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 FACE_COLUMNS = ("track", "x", "y", "w", "h", "score", "label", "confidence")
+MESH_COLUMNS = ("yaw", "pitch", "roll", "eye_right", "eye_left", "mouth", "frontal")
 
 
 def columns(labels: tuple[str, ...]) -> list[str]:
@@ -35,6 +38,7 @@ def columns(labels: tuple[str, ...]) -> list[str]:
         *(f"p_{label}" for label in labels),
         "quality",
         "uncertain",
+        *MESH_COLUMNS,
     ]
 
 
@@ -58,6 +62,10 @@ def frame_rows(frame: FrameResult, labels: tuple[str, ...]) -> Iterator[dict[str
             **{f"p_{label}": face.probs[label] for label in labels},
             "quality": face.quality,
             "uncertain": face.uncertain,
+            **dict(zip(("yaw", "pitch", "roll"), face.pose or (None,) * 3, strict=True)),
+            **dict(zip(("eye_right", "eye_left"), face.eyes_open or (None,) * 2, strict=True)),
+            "mouth": face.mouth_open,
+            "frontal": face.frontal,
         }
 
 
@@ -117,6 +125,7 @@ class TableWriter:
             "track": pa.int64(),
             "label": pa.string(),
             "uncertain": pa.bool_(),
+            "frontal": pa.bool_(),
         }
         return pa.schema([(name, kinds.get(name, pa.float64())) for name in columns(labels)])
 
@@ -167,7 +176,7 @@ def _from_csv(name: str, value: str) -> Any:
         return None
     if name in ("source", "label"):
         return value
-    if name == "uncertain":
+    if name in ("uncertain", "frontal"):
         return value == "True"
     if name in ("frame", "track"):
         return int(value)

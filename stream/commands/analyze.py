@@ -12,11 +12,11 @@ from typing import Any
 
 from stream.analysis.rows import TableWriter
 from stream.analysis.runner import Outcome, analyze_all, expand
-from stream.commands.argtypes import add_model_options, fraction, positive_int
+from stream.commands.argtypes import add_model_options, cadence, fraction, positive_int
 from stream.faces.detector import MODELS as DETECTOR_MODELS
 from stream.family import resolve_model_dir
 from stream.models import Manifest
-from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_QUALITY_EVERY
+from stream.recognizer import VIDEO_DETECT_EVERY, VIDEO_LANDMARKS_EVERY, VIDEO_QUALITY_EVERY
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,6 +73,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--detect-every", type=positive_int, default=VIDEO_DETECT_EVERY)
     model.add_argument("--quality-every", type=positive_int, default=VIDEO_QUALITY_EVERY)
     model.add_argument("--min-quality", type=fraction, default=None)
+    model.add_argument(
+        "--landmarks",
+        type=cadence,
+        default=VIDEO_LANDMARKS_EVERY,
+        metavar="off|N",
+        help="the face mesh's pose, eyes and mouth every Nth frame of a track (default: "
+        "%(default)s)",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -142,6 +150,7 @@ def _analyze(args: argparse.Namespace) -> int:
         "detect_every": args.detect_every,
         "quality_every": args.quality_every,
         "min_quality": args.min_quality,
+        "landmarks": args.landmarks,
     }
     to_stdout = args.out is None and args.plot is None and not args.summary
     with contextlib.ExitStack() as stack:

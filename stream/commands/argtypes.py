@@ -44,6 +44,16 @@ def fraction(text: str) -> float:
     return value
 
 
+def cadence(text: str) -> int:
+    """``off`` (0), or every how many frames a step runs."""
+    if text == "off":
+        return 0
+    value = int(_number(text, int, "a whole number or 'off'"))
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (or 'off')")
+    return value
+
+
 def attempts(text: str) -> int | None:
     """A number of tries, or ``forever`` (None)."""
     if text == "forever":

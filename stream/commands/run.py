@@ -17,6 +17,7 @@ from stream.commands.argtypes import (
     add_metrics_option,
     add_model_options,
     attempts,
+    cadence,
     fraction,
     non_negative,
     positive_int,
@@ -44,6 +45,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--camera-id", help="topic name (default: derived from the source)")
     out.add_argument("--send-codes", action="store_true", help="add each face's int8 code")
+    out.add_argument(
+        "--send-mesh",
+        action="store_true",
+        help="add each face's 468 face-mesh points (needs --landmarks on)",
+    )
     out.add_argument(
         "--sndhwm",
         type=positive_int,
@@ -127,6 +133,14 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULTS.quality_every,
         metavar="N",
         help="rescore each tracked face's reconstruction quality every Nth frame",
+    )
+    faces.add_argument(
+        "--landmarks",
+        type=cadence,
+        default=DEFAULTS.landmarks,
+        metavar="off|N",
+        help="read head pose, eyes and mouth from the face mesh on each tracked face every "
+        "Nth frame (default: %(default)s); off: none, and no face is judged turned away",
     )
 
     add_metrics_option(parser.add_argument_group("monitoring"))

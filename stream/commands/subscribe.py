@@ -12,7 +12,10 @@ from stream.commands.argtypes import add_curve_client_options, positive_int, pos
 from stream.publish.schema import TOPIC_PREFIX
 from stream.publish.subscriber import Message, Subscriber
 
-HEADER = f"{'CAMERA':<16} {'FRAME':>8} {'FPS':>6}  FACES (id label confidence quality)"
+HEADER = (
+    f"{'CAMERA':<16} {'FRAME':>8} {'FPS':>6}  "
+    "FACES (id label confidence quality, then yaw pitch eyes mouth from the face mesh)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +56,23 @@ def _text(value: str) -> str:
     return value if value.isprintable() else repr(value)
 
 
+def _mesh(face: dict[str, Any]) -> str:
+    """The face mesh's reading, where the publisher sent one (schema 1.1, landmarks on)."""
+    parts = []
+    pose = face.get("pose")
+    if isinstance(pose, dict):
+        parts.append(f"yaw{pose['yaw']:+.0f} pitch{pose['pitch']:+.0f}")
+    eyes = face.get("eyes_open")
+    if isinstance(eyes, list):
+        parts.append(f"eyes {eyes[0]:.1f}/{eyes[1]:.1f}")
+    mouth = face.get("mouth_open")
+    if isinstance(mouth, int | float):
+        parts.append(f"mouth {mouth:.1f}")
+    if face.get("frontal") is False:
+        parts.append("away")
+    return "".join(f" {part}" for part in parts)
+
+
 def _faces(faces: list[dict[str, Any]]) -> str:
     if not faces:
         return "-"
@@ -63,6 +83,7 @@ def _faces(faces: list[dict[str, Any]]) -> str:
             f"#{face['id']} {_text(face['label'])}{'?' if face.get('uncertain') else ''} "
             f"{face['confidence']:.2f}"
             + (f" q{quality:.2f}" if isinstance(quality, int | float) else "")
+            + _mesh(face)
         )
     return ", ".join(cells)
 

@@ -15,7 +15,6 @@ docs only); the runtime must never load TensorFlow, so the import below hides it
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import weakref
@@ -26,12 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from stream.checksum import sha256
+from stream.checksum import MANIFEST, verified_file
 from stream.codes.delegates import quiet_native_stderr
 from stream.errors import ModelError, first_line
 
 MODELS = ("short", "full")
-DETECTOR_MANIFEST = "manifest.json"
+DETECTOR_MANIFEST = MANIFEST
 DETECTOR_SCHEMA = "emostream.detector/1"
 
 
@@ -43,27 +42,9 @@ def default_detector_dir() -> Path:
 
 def detector_model(model: str, folder: Path | None = None) -> bytes:
     """The verified bytes of one detector model; a missing or damaged file is a one-line error."""
-    folder = folder or default_detector_dir()
-    manifest = folder / DETECTOR_MANIFEST
-    try:
-        raw = json.loads(manifest.read_text())
-        if raw["schema"] != DETECTOR_SCHEMA:
-            raise ModelError(f"{manifest}: schema {raw['schema']!r}, expected {DETECTOR_SCHEMA}")
-        entry = raw["models"][model]
-        path, expected = folder / entry["file"], entry["sha256"]
-    except FileNotFoundError:
-        raise ModelError(
-            f"no {DETECTOR_MANIFEST} in {folder}: the face detector is missing"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{manifest} is not valid JSON: {exc}") from None
-    except (KeyError, TypeError) as exc:
-        raise ModelError(f"{manifest} is missing or has a bad field: {exc}") from None
-    if not path.is_file():
-        raise ModelError(f"face detector model not found: {path}")
-    if sha256(path) != expected:
-        raise ModelError(f"{path} does not match the sha256 in {manifest} (corrupt or replaced)")
-    return path.read_bytes()
+    return verified_file(
+        folder or default_detector_dir(), model, DETECTOR_SCHEMA, "face detector"
+    ).read_bytes()
 
 
 def _import_vision() -> tuple[ModuleType, ModuleType, type]:

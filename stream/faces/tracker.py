@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.faces.mesh import Mesh
+
 Box = tuple[float, float, float, float]
 
 
@@ -32,6 +34,9 @@ class Track:
     missed: int = 0
     quality: float | None = None  # the last reconstruction quality scored for this face
     quality_age: int = 0  # frames since then
+    mesh: Mesh | None = None  # the last face mesh read for this face (None: none yet or none seen)
+    mesh_age: int = 0  # frames since then
+    meshed: bool = False  # whether the mesh has run on this face at all
 
     def smooth(self, probs: np.ndarray, alpha: float) -> np.ndarray:
         """Blend this frame's probabilities in; ``alpha`` is the weight of the new frame."""

@@ -38,19 +38,27 @@ def summarise(payload: dict[str, Any]) -> dict[str, Any]:
         for label in labels
     }
     dominant = max(mean, key=mean.__getitem__) if mean else NO_FACE
+    poses = [
+        {"id": f["id"], **f["pose"]} | {k: f.get(k) for k in ("eyes_open", "mouth_open", "frontal")}
+        for f in faces
+        if isinstance(f.get("pose"), dict)
+    ]
     return {
         "camera": payload["camera"],
         "faces": len(faces),
         "dominant": dominant,
         "confidence": mean.get(dominant, 0.0),
         "probs": mean,
+        "looking": sum(1 for p in poses if p["frontal"]) if poses or not faces else None,
+        "poses": poses,
         "frame": payload["frame"],
         "updated_at": payload["captured_at"],
     }
 
 
 def _change_key(state: dict[str, Any]) -> tuple:
-    return state["faces"], state["dominant"], round(state["confidence"] / CONFIDENCE_STEP)
+    confidence = round(state["confidence"] / CONFIDENCE_STEP)
+    return state["faces"], state["dominant"], confidence, state["looking"]
 
 
 class Bridge:

@@ -8,13 +8,14 @@ Each message is two ZeroMQ frames, ``[topic, payload]``:
 - topic ``emostream/<camera-id>/preview`` (only with ``--preview-fps``) carries an annotated JPEG
   of a frame, raw bytes rather than JSON, at a low rate for dashboards.
 
-The payload is UTF-8 JSON with a ``schema`` field (``emostream.frame/1`` or ``emostream.stats/1``).
-A reader accepts any message whose schema name matches and whose major version it knows, and
-ignores fields it does not know, so new optional fields never break old subscribers.
+The payload is UTF-8 JSON with a ``schema`` field (``emostream.frame/1.1`` or
+``emostream.stats/1``). A reader accepts any message whose schema name matches and whose major
+version it knows, and ignores fields it does not know, so new optional fields never break old
+subscribers.
 
 Frame payload::
 
-    {"schema": "emostream.frame/1", "camera": "lobby", "frame": 42,
+    {"schema": "emostream.frame/1.1", "camera": "lobby", "frame": 42,
      "captured_at": 1732430000.12, "published_at": 1732430000.15,   # Unix seconds
      "image": {"width": 640, "height": 360},
      "faces": [{"id": 3, "box": [x, y, w, h],                         # normalised 0..1
@@ -22,9 +23,22 @@ Frame payload::
                 "label": "happy", "confidence": 0.81,
                 "probs": {"angry": 0.01, ...},                         # every label, sums to 1
                 "quality": 0.64, "uncertain": false,
-                "code": [12, -7, ...]}],                               # int8, with --send-codes
+                "pose": {"yaw": 12.5, "pitch": -4.0, "roll": 2.1},     # degrees, see below
+                "eyes_open": [0.93, 0.88], "mouth_open": 0.12,         # 0 shut .. 1 wide open
+                "frontal": true,
+                "code": [12, -7, ...],                                 # int8, with --send-codes
+                "mesh": [[x, y, z], ...]}],                            # 468 points, --send-mesh
      "latency_ms": {"capture": 1.2, "detect": 6.1, "crop": 0.3, "encode": 0.9, "head": 0.1,
-                    "total": 8.9}}
+                    "quality": 0.2, "landmarks": 0.4, "total": 9.3}}
+
+Version 1.1 added ``pose``, ``eyes_open``, ``mouth_open``, ``frontal`` and ``mesh``, read from
+MediaPipe's face mesh (:mod:`stream.faces.geometry`) every ``--landmarks N`` frames of a tracked
+face. ``yaw`` is positive when the face turns towards the image's right (the person's left),
+``pitch`` when it tilts up, ``roll`` when the head tilts anticlockwise as the image is seen.
+``eyes_open`` is the person's right eye, then left, as in ``eyes``. ``frontal`` is false outside
+the pose range where the expression models are trusted, and such a face is ``uncertain``. All
+four are ``null`` when the mesh is off (``--landmarks off``) or saw no face. ``mesh`` is
+normalised like ``box``, with z (depth, smaller is nearer) on x's scale.
 
 Stats payload::
 
@@ -46,7 +60,7 @@ import json
 import math
 from typing import Any
 
-FRAME_SCHEMA = "emostream.frame/1"
+FRAME_SCHEMA = "emostream.frame/1.1"
 STATS_SCHEMA = "emostream.stats/1"
 TOPIC_PREFIX = "emostream/"
 STATS_SUFFIX = "/stats"
@@ -88,7 +102,8 @@ def _number(value: Any, field: str) -> float:
 
 
 def _check_version(payload: dict[str, Any], expected: str) -> None:
-    name, _, major = expected.partition("/")
+    name, _, version = expected.partition("/")
+    major = version.split(".")[0]
     schema = payload.get("schema")
     if not isinstance(schema, str) or schema.partition("/")[0] != name:
         raise MessageError(f"schema is {schema!r}, expected {expected}")
@@ -114,6 +129,27 @@ def _check_face(face: Any, i: int) -> None:
         _number(p, f"faces[{i}].probs.{label}")
     if not isinstance(face.get("id"), int) or isinstance(face.get("id"), bool):
         raise MessageError(f"faces[{i}].id must be an integer")
+    _check_landmarks(face, i)
+
+
+def _check_landmarks(face: dict[str, Any], i: int) -> None:
+    """The 1.1 fields, where present and not null (a 1.0 publisher sends none of them)."""
+    pose = face.get("pose")
+    if pose is not None:
+        if not isinstance(pose, dict):
+            raise MessageError(f"faces[{i}].pose must be an object of yaw, pitch and roll")
+        for angle in ("yaw", "pitch", "roll"):
+            _number(pose.get(angle), f"faces[{i}].pose.{angle}")
+    eyes = face.get("eyes_open")
+    if eyes is not None:
+        if not isinstance(eyes, list) or len(eyes) != 2:
+            raise MessageError(f"faces[{i}].eyes_open must be [right, left]")
+        for v in eyes:
+            _number(v, f"faces[{i}].eyes_open")
+    if face.get("mouth_open") is not None:
+        _number(face["mouth_open"], f"faces[{i}].mouth_open")
+    if face.get("frontal") is not None and not isinstance(face["frontal"], bool):
+        raise MessageError(f"faces[{i}].frontal must be true, false or null")
 
 
 def decode(topic: bytes, payload: bytes) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.errors import EmostreamError, first_line
-from stream.store.schema import SCHEMA_VERSION, TABLES
+from stream.store.schema import MESH_COLUMNS, MIGRATIONS, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,11 @@ class Minute:
         return cls(frames, faces, labels, (mean or 0.0) * faces, drops)
 
 
-FaceRow = tuple[str, float, int, int, str, float, str, float | None]
+MeshValues = tuple[
+    float | None, float | None, float | None, float | None, float | None, float | None, int | None
+]
+"""yaw, pitch, roll, eye_right, eye_left, mouth, frontal: a face row's face-mesh columns."""
+FaceRow = tuple[str, float, int, int, str, float, str, float | None, *MeshValues]
 
 
 def is_postgres(target: str) -> bool:
@@ -141,11 +145,26 @@ class Store:
                     self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"),
                     ("schema_version", str(SCHEMA_VERSION)),
                 )
-            elif int(found[0]) != SCHEMA_VERSION:
+            elif int(found[0]) > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.redacted} has schema version {found[0]}; this emostream writes "
                     f"version {SCHEMA_VERSION}"
                 )
+            else:
+                self._migrate(cursor, int(found[0]))
+
+    def _migrate(self, cursor: Any, version: int) -> None:
+        """Bring an older store up to :data:`SCHEMA_VERSION`, in the opening transaction."""
+        if version == SCHEMA_VERSION:
+            return
+        log.info("migrating %s from schema %d to %d", self.redacted, version, SCHEMA_VERSION)
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                cursor.execute(statement)
+        cursor.execute(
+            self._sql("UPDATE meta SET value = ? WHERE key = ?"),
+            (str(SCHEMA_VERSION), "schema_version"),
+        )
 
     def write(self, faces: list[FaceRow], minutes: dict[tuple[str, int], Minute]) -> None:
         """One transaction: the face rows, and each minute merged with what is stored."""
@@ -155,7 +174,8 @@ class Store:
                 cursor.executemany(
                     self._sql(
                         "INSERT INTO faces (camera, time, frame, track, label, confidence, "
-                        "probs, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                        f"probs, quality, {', '.join(MESH_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * (8 + len(MESH_COLUMNS)))})"
                     ),
                     faces,
                 )

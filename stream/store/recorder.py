@@ -17,12 +17,33 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from stream.errors import first_line
 from stream.publish.subscriber import FrameGaps, Message
-from stream.store.database import FaceRow, Minute, Store
+from stream.store.database import FaceRow, MeshValues, Minute, Store
 
 log = logging.getLogger(__name__)
+
+
+def mesh_values(face: dict[str, Any]) -> MeshValues:
+    """A face's face-mesh columns; NULLs from a publisher without the mesh (or schema 1.0)."""
+    pose = face.get("pose")
+    eyes = face.get("eyes_open")
+    if not isinstance(pose, dict):
+        pose = {}
+    if not isinstance(eyes, list):
+        eyes = [None, None]
+    frontal = face.get("frontal")
+
+    def number(value: Any) -> float | None:
+        return float(value) if isinstance(value, int | float) else None
+
+    return (
+        number(pose.get("yaw")), number(pose.get("pitch")), number(pose.get("roll")),
+        number(eyes[0]), number(eyes[1]), number(face.get("mouth_open")),
+        int(frontal) if isinstance(frontal, bool) else None,
+    )  # fmt: skip
 
 
 @dataclass
@@ -77,7 +98,8 @@ class Recorder:
             quality = face.get("quality")
             self._faces.append(
                 (camera, at, frame, int(face["id"]), face["label"], float(face["confidence"]),
-                 json.dumps(face["probs"]), float(quality) if quality is not None else None)
+                 json.dumps(face["probs"]), float(quality) if quality is not None else None,
+                 *mesh_values(face))
             )  # fmt: skip
         overflow = len(self._faces) - self.max_buffered
         for _ in range(max(overflow, 0)):

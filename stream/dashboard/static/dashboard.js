@@ -297,6 +297,13 @@ class FaceView {
     this.label = head.appendChild(el("span", "face-label"));
     this.conf = head.appendChild(el("span", "face-conf"));
     this.uncertain = head.appendChild(el("span", "tag", "uncertain"));
+    // The face mesh's reading (schema 1.1): a dot that moves as the head turns, where the face
+    // looks, and its eyes and mouth. Hidden when the pipeline runs without the mesh.
+    this.mesh = this.root.appendChild(el("div", "face-mesh"));
+    const dial = this.mesh.appendChild(el("span", "pose-dial"));
+    this.poseDot = dial.appendChild(el("span", "pose-dot"));
+    this.looking = this.mesh.appendChild(el("span", "looking"));
+    this.openness = this.mesh.appendChild(el("span", "openness"));
     this.bars = this.root.appendChild(el("div", "bars"));
     this.barViews = new Map();
   }
@@ -307,6 +314,7 @@ class FaceView {
     this.label.style.color = colorOf(face.label);
     this.conf.textContent = pct(face.confidence);
     this.uncertain.hidden = !face.uncertain;
+    this.showMesh(face);
     for (const label of labels) {
       let bar = this.barViews.get(label);
       if (!bar) {
@@ -324,6 +332,26 @@ class FaceView {
       bar.fill.style.width = `${Math.max(0, Math.min(1, p)) * 100}%`;
       bar.value.textContent = pct(p);
     }
+  }
+
+  showMesh(face) {
+    const pose = face.pose;
+    this.mesh.hidden = !pose;
+    if (!pose) return;
+    const clamp = (v) => Math.max(-1, Math.min(1, v / 60));
+    this.poseDot.style.left = `${50 + 40 * clamp(pose.yaw)}%`;
+    this.poseDot.style.top = `${50 - 40 * clamp(pose.pitch)}%`;
+    this.mesh.dataset.yaw = String(pose.yaw);
+    this.mesh.dataset.pitch = String(pose.pitch);
+    this.mesh.dataset.roll = String(pose.roll);
+    this.mesh.title = `yaw ${pose.yaw}°, pitch ${pose.pitch}°, roll ${pose.roll}°`;
+    this.looking.textContent = face.frontal ? "looking" : "away";
+    this.looking.dataset.state = face.frontal ? "looking" : "away";
+    const eyes = face.eyes_open;
+    const parts = [];
+    if (eyes) parts.push(`eyes ${pct(eyes[0])} / ${pct(eyes[1])}`);
+    if (face.mouth_open != null) parts.push(`mouth ${pct(face.mouth_open)}`);
+    this.openness.textContent = parts.join(" · ");
   }
 }
 

@@ -1,0 +1,108 @@
+"""MediaPipe's face mesh on a detected face: 468 points, in the frame's own pixels.
+
+The model (``models/landmarks/``, checked against its manifest like the detector) runs through
+LiteRT rather than MediaPipe's Tasks: the mediapipe 1.x wheel the runtime uses carries no
+landmarker bundle, and one small float model on one face needs nothing more than an interpreter.
+
+The region it sees is MediaPipe's own for this model: the detector's box enlarged 1.5× about its
+centre, squared, and turned so the eyes are level; the points come back through the inverse of
+that warp. A face the mesh does not recognise as a face (presence below one half) gives no mesh,
+and the face keeps its label without pose.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from stream.checksum import verified_file
+from stream.codes.delegates import litert, quiet_native_stderr
+from stream.errors import ModelError
+from stream.faces.crop import eye_angle
+from stream.faces.detector import Detection
+
+LANDMARKS_SCHEMA = "emostream.landmarks/1"
+INPUT_SIZE = 192
+POINTS = 468
+ROI_SCALE = 1.5
+MIN_PRESENCE = 0.5
+
+
+def default_landmarks_dir() -> Path:
+    """``$EMOSTREAM_LANDMARK_MODELS``, else ``models/landmarks/`` shipped beside the packages."""
+    env = os.environ.get("EMOSTREAM_LANDMARK_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "landmarks"
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """468 points, (x, y) in frame pixels and z, depth on the same scale (smaller: nearer)."""
+
+    points: np.ndarray
+    presence: float
+
+
+def roi_matrix(det: Detection, width: int, height: int) -> np.ndarray:
+    """The 2×3 affine map from frame pixels to the mesh model's input pixels."""
+    x, y, w, h = det.box
+    side = ROI_SCALE * max(w * width, h * height)
+    cx, cy = (x + w / 2) * width, (y + h / 2) * height
+    matrix: np.ndarray = cv2.getRotationMatrix2D(
+        (cx, cy), eye_angle(det, width, height), INPUT_SIZE / side
+    )
+    matrix[:, 2] += (INPUT_SIZE / 2 - cx, INPUT_SIZE / 2 - cy)
+    return matrix
+
+
+class FaceMesh:
+    """One interpreter of the face-mesh model; not thread-safe, one per recognizer."""
+
+    def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
+        path = verified_file(
+            folder or default_landmarks_dir(), "mesh", LANDMARKS_SCHEMA, "face mesh"
+        )
+        try:
+            with quiet_native_stderr():
+                self._interpreter: Any = litert.Interpreter(
+                    model_path=str(path), num_threads=threads
+                )
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path} is not a model LiteRT can load: {exc}") from None
+        (source,) = self._interpreter.get_input_details()
+        details = self._interpreter.get_output_details()
+        outputs = {int(np.prod(d["shape"])): d["index"] for d in details}
+        expected_input = (1, INPUT_SIZE, INPUT_SIZE, 3)
+        if tuple(source["shape"]) != expected_input or set(outputs) != {POINTS * 3, 1}:
+            raise ModelError(f"{path} is not MediaPipe's 468-point face mesh model")
+        self._input = source["index"]
+        self._points = outputs[POINTS * 3]
+        self._presence = outputs[1]
+
+    def run(self, bgr: np.ndarray, det: Detection) -> Mesh | None:
+        """The mesh of one detected face in a BGR frame, or None where the model sees no face."""
+        height, width = bgr.shape[:2]
+        matrix = roi_matrix(det, width, height)
+        patch = cv2.warpAffine(
+            bgr, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )  # fmt: skip
+        rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        self._interpreter.set_tensor(self._input, rgb[np.newaxis])
+        self._interpreter.invoke()
+        logit = float(self._interpreter.get_tensor(self._presence).reshape(()))
+        presence = 1.0 / (1.0 + math.exp(-logit))
+        if presence < MIN_PRESENCE:
+            return None
+        raw = self._interpreter.get_tensor(self._points).reshape(POINTS, 3)
+        inverse = cv2.invertAffineTransform(matrix)
+        xy = raw[:, :2] @ inverse[:, :2].T + inverse[:, 2]
+        scale = math.hypot(inverse[0, 0], inverse[0, 1])
+        points = np.column_stack([xy, raw[:, 2] * scale]).astype(np.float32)
+        return Mesh(points, presence)

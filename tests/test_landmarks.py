@@ -1,0 +1,246 @@
+"""The face mesh: its shipped model, the pose and openness read from it, and its cadence.
+
+Faces are the astronaut photo and what a test makes of it: turned in the plane with OpenCV, its
+eyes painted over, and turned about the vertical axis by moving the mesh's own points in 3D and
+warping the photo piecewise to follow them. FER2013 val's profile faces (``../shared``) check
+that a face seen from the side is not frontal.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage.transform import PiecewiseAffineTransform, warp
+
+from stream.checksum import MANIFEST, sha256
+from stream.errors import ModelError
+from stream.faces.detector import Detection, FaceDetector
+from stream.faces.geometry import (
+    FRONTAL_YAW_DEG,
+    LEFT_EYE,
+    RIGHT_EYE,
+    FaceGeometry,
+    head_pose,
+    read_geometry,
+)
+from stream.faces.mesh import FaceMesh, Mesh, default_landmarks_dir
+from stream.faces.tracker import IouTracker
+from stream.models import load_models
+from stream.publish import schema
+from stream.recognizer import Recognizer
+from tests.test_recognizer import Counting
+
+SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "val"
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    detector = FaceDetector("short", min_score=0.5, max_faces=4)
+    yield detector
+    detector.close()
+
+
+@pytest.fixture(scope="module")
+def mesh() -> FaceMesh:
+    return FaceMesh()
+
+
+def read(image: np.ndarray, detector: FaceDetector, mesh: FaceMesh) -> tuple[Mesh, FaceGeometry]:
+    found = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    assert len(found) == 1
+    result = mesh.run(image, found[0])
+    assert result is not None
+    return result, read_geometry(result.points)
+
+
+def turned(image: np.ndarray, points: np.ndarray, degrees: float) -> np.ndarray:
+    """The photo with its face turned about the vertical axis (positive: to the image's right).
+
+    The mesh's points rotate in 3D and the photo is warped piecewise to their new places; the
+    head's outline stays, so the mesh reads less than the angle asked, but with its sign.
+    """
+    height, width = image.shape[:2]
+    centre = points.mean(axis=0)
+    angle = np.radians(degrees)
+    x = centre[0] + (points[:, 0] - centre[0]) * np.cos(angle)
+    x -= (points[:, 2] - centre[2]) * np.sin(angle)
+    moved = np.column_stack([x, points[:, 1]])
+    frame = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1],
+                      [width / 2, 0], [width / 2, height - 1], [0, height / 2],
+                      [width - 1, height / 2]])  # fmt: skip
+    transform = PiecewiseAffineTransform.from_estimate(
+        np.vstack([moved, frame]), np.vstack([points[:, :2], frame])
+    )
+    out = warp(image, transform, output_shape=image.shape[:2], preserve_range=True)
+    return np.ascontiguousarray(out.astype(np.uint8))
+
+
+def rotate_points(points: np.ndarray, yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    """The mesh's points turned rigidly about its centre: yaw about the vertical, pitch about
+    the horizontal axis (signs as :mod:`stream.faces.geometry` reads them)."""
+    yaw, pitch = np.radians(yaw_deg), np.radians(pitch_deg)
+    turn = np.array([[np.cos(yaw), 0, -np.sin(yaw)], [0, 1, 0], [np.sin(yaw), 0, np.cos(yaw)]])
+    tilt = np.array([[1, 0, 0], [0, np.cos(pitch), np.sin(pitch)],
+                     [0, -np.sin(pitch), np.cos(pitch)]])  # fmt: skip
+    centre = points.mean(axis=0)
+    return ((points - centre) @ (tilt @ turn).T + centre).astype(np.float32)
+
+
+def test_the_mesh_fits_the_face_it_is_given(astronaut, detector, mesh) -> None:
+    found, geometry = read(astronaut, detector, mesh)
+    assert found.points.shape == (468, 3) and found.presence > 0.9
+    x, y, w, h = detector.detect(cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB))[0].box
+    px, py = found.points[:, 0] / 512, found.points[:, 1] / 512
+    assert ((px > x - 0.2 * w) & (px < x + 1.2 * w) & (py > y - 0.3 * h) & (py < y + 1.3 * h)).all()
+    assert geometry.frontal and abs(geometry.yaw) < 10 and abs(geometry.roll) < 8
+    assert min(geometry.eyes_open) > 0.7  # she looks at the camera, eyes open
+
+
+def test_roll_follows_a_turn_in_the_plane(astronaut, detector, mesh) -> None:
+    upright = read(astronaut, detector, mesh)[1]
+    for degrees in (20, -20):
+        matrix = cv2.getRotationMatrix2D((256, 256), degrees, 1.0)  # anticlockwise for +
+        rotated = cv2.warpAffine(astronaut, matrix, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+        tilted = read(rotated, detector, mesh)[1]
+        assert tilted.roll - upright.roll == pytest.approx(degrees, abs=5)
+
+
+def test_a_turned_face_and_its_mirror_read_opposite_yaws(astronaut, detector, mesh) -> None:
+    points = read(astronaut, detector, mesh)[0].points
+    right = turned(astronaut, points, 30)
+    left = np.ascontiguousarray(right[:, ::-1])
+    yaw_right, yaw_left = read(right, detector, mesh)[1].yaw, read(left, detector, mesh)[1].yaw
+    assert yaw_right > 10 and yaw_left < -10
+    assert yaw_right == pytest.approx(-yaw_left, abs=5)
+    assert read(turned(astronaut, points, -30), detector, mesh)[1].yaw < -10
+
+
+def test_pose_from_points_turned_in_3d(astronaut, detector, mesh) -> None:
+    points = read(astronaut, detector, mesh)[0].points
+    yaw0, pitch0, _ = head_pose(points)
+    for degrees in (25.0, 60.0, -60.0):
+        yaw, pitch, _ = head_pose(rotate_points(points, yaw_deg=degrees))
+        assert yaw - yaw0 == pytest.approx(degrees, abs=2) and pitch == pytest.approx(pitch0, abs=3)
+    away = read_geometry(rotate_points(points, yaw_deg=60.0))
+    assert not away.frontal
+    assert not read_geometry(rotate_points(points, pitch_deg=50.0)).frontal
+    assert read_geometry(rotate_points(points, yaw_deg=FRONTAL_YAW_DEG / 2)).frontal
+
+
+def test_painted_eyes_read_less_open(astronaut, detector, mesh) -> None:
+    found, original = read(astronaut, detector, mesh)
+    painted = astronaut.copy()
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        corners = found.points[list(eye), :2]
+        centre = corners.mean(axis=0).astype(int)
+        radius = int(np.linalg.norm(corners[0] - corners[1]) * 0.7)
+        skin = tuple(int(v) for v in astronaut[centre[1] + 3 * radius, centre[0]])
+        cv2.ellipse(painted, tuple(centre), (radius, radius // 2), 0, 0, 360, skin, -1)
+    closed = read(painted, detector, mesh)[1]
+    for before, after in zip(original.eyes_open, closed.eyes_open, strict=True):
+        assert after < before - 0.2
+    assert closed.mouth_open == pytest.approx(original.mouth_open, abs=0.1)
+
+
+def test_fer_profile_faces_are_not_frontal(mesh) -> None:
+    """Side views among FER2013 val's faces: the mesh must not call them frontal."""
+    if not SHARED_VAL.is_dir():
+        pytest.skip("../shared/datasets/fer2013 is not here")
+    whole = Detection((0.0, 0.0, 1.0, 1.0), 1.0, (0.3, 0.4), (0.7, 0.4))
+    yaws = []
+    for path in sorted(SHARED_VAL.glob("*/*.jpg"))[:600]:
+        found = mesh.run(cv2.imread(str(path)), whole)
+        if found is not None:
+            yaws.append(head_pose(found.points)[0])
+    yaws_array = np.abs(np.array(yaws))
+    assert len(yaws) > 500
+    assert 0.02 < np.mean(yaws_array > FRONTAL_YAW_DEG) < 0.5  # some side views, most frontal
+    assert np.max(yaws_array) > 45
+
+
+def test_a_face_the_mesh_cannot_read_keeps_its_label(astronaut, model_dir: Path, detector, mesh,
+                                                     monkeypatch) -> None:  # fmt: skip
+    recognizer = Recognizer(load_models(model_dir), detector, IouTracker(), mesh=mesh)
+    monkeypatch.setattr(mesh, "run", lambda *_: None)
+    (face,) = recognizer.recognize(astronaut).faces
+    message = face.to_message(recognizer.labels, send_code=False)
+    assert message["label"] in recognizer.labels
+    assert (message["pose"], message["eyes_open"], message["mouth_open"]) == (None, None, None)
+    assert message["frontal"] is None
+
+    def broken(*_):
+        raise RuntimeError("the interpreter failed")
+
+    monkeypatch.setattr(mesh, "run", broken)
+    recognizer = Recognizer(load_models(model_dir), detector, IouTracker(), mesh=mesh)
+    assert recognizer.recognize(astronaut).faces[0].geometry is None
+
+
+def test_the_mesh_runs_on_its_cadence_per_track(astronaut, model_dir: Path, detector, mesh,
+                                                monkeypatch) -> None:  # fmt: skip
+    counted = Counting(mesh.run)
+    monkeypatch.setattr(mesh, "run", counted)
+    recognizer = Recognizer(load_models(model_dir), detector, IouTracker(), mesh=mesh, mesh_every=4)
+    messages = []
+    for _ in range(9):
+        (face,) = recognizer.recognize(astronaut).faces
+        messages.append(face.to_message(recognizer.labels, False, (512, 512), send_mesh=True))
+    assert counted.calls == 3  # frames 0, 4 and 8
+    assert all(m["frontal"] is True and m["pose"] is not None for m in messages)
+    assert len(messages[0]["mesh"]) == 468 and all(0 <= v <= 1 for v in messages[0]["mesh"][0][:2])
+    payload = schema.frame_message("lab", 1, 1.0, 1.0, 512, 512, messages[:1], {"total": 1.0})
+    decoded = schema.decode(schema.frame_topic("lab"), schema.encode(payload))
+    assert decoded["schema"] == "emostream.frame/1.1"
+    assert set(decoded["faces"][0]["pose"]) == {"yaw", "pitch", "roll"}
+
+
+def test_a_turned_face_is_uncertain(astronaut, model_dir: Path, detector, mesh,
+                                    monkeypatch) -> None:  # fmt: skip
+    real = mesh.run
+
+    def away(*args):
+        found = real(*args)
+        return Mesh(rotate_points(found.points, yaw_deg=70.0), found.presence)
+
+    monkeypatch.setattr(mesh, "run", away)
+    recognizer = Recognizer(load_models(model_dir), detector, IouTracker(), mesh=mesh)
+    (face,) = recognizer.recognize(astronaut).faces
+    assert face.geometry is not None and not face.geometry.frontal and face.uncertain
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing", "face mesh model not found"),
+        ("empty", "does not match the sha256"),
+        ("junk, re-signed", "is not a model LiteRT can load"),
+        ("unlisted", "missing or has a bad field"),
+        ("no manifest", "no manifest.json"),
+    ],
+)
+def test_a_broken_landmark_folder_is_one_line(damage: str, message: str, tmp_path: Path) -> None:
+    folder = tmp_path / "landmarks"
+    shutil.copytree(default_landmarks_dir(), folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    model = folder / manifest["models"]["mesh"]["file"]
+    if damage == "missing":
+        model.unlink()
+    elif damage == "empty":
+        model.write_bytes(b"")
+    elif damage == "junk, re-signed":
+        model.write_bytes(b"TFL3" + bytes(4096))
+        manifest["models"]["mesh"]["sha256"] = sha256(model)
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+    elif damage == "unlisted":
+        manifest["models"] = {"iris": manifest["models"]["mesh"]}
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+    else:
+        (folder / MANIFEST).unlink()
+    with pytest.raises(ModelError, match=message) as raised:
+        FaceMesh(folder)
+    assert "\n" not in str(raised.value)
