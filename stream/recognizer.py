@@ -117,17 +117,23 @@ def classify_crops(
     return codes, probs, {"encode": _ms(t0, t1), "head": _ms(t1, t2)}
 
 
+def _with_geometry(mesh: Mesh | None) -> tuple[Mesh | None, FaceGeometry | None]:
+    return mesh, read_geometry(mesh.points) if mesh is not None else None
+
+
 VIDEO_DETECT_EVERY = 3
 VIDEO_QUALITY_EVERY = 5
-VIDEO_LANDMARKS_EVERY = 5
+VIDEO_LANDMARKS_EVERY = 10
 # ``emostream run``'s cadence on video (see Recognizer). MediaPipe's detector costs about 3.5 ms a
 # call on an AVX2 core, four times nano's encoder and head: at 24-30 fps, every 3rd frame is
 # 8-10 detections a second. On the five clips in ../shared/videos the top labels agree with
 # detecting every frame as often at 3 as at 2 (97.2 % and 97.0 % of 472 frames on the longest, all
 # frames on the others) and the held boxes overlap the fresh ones by IoU 0.975 on average;
 # benchmarks/speed/versus_fer.py reports that agreement with every speed figure. The face mesh
-# costs about 1.4 ms a face (float, one thread, AVX-512 EPYC); a head turns and eyes blink over
-# a few frames, so every 5th frame of a track (5-6 readings a second) follows them.
+# costs about 1.4 ms a face (float, one thread, AVX-512 EPYC): every 5th frame took `run` from
+# 1642 to 1045 frames/s there, and float runs slower again on AVX2. Every 10th frame (three
+# readings a second at 30 fps) follows a head turning and keeps the ≥ 10× fer floor in reach on
+# an AVX2 CPU without VNNI, where nano's pipeline left about 18 % to spare.
 
 
 class Recognizer:
@@ -259,16 +265,18 @@ class Recognizer:
 
     def _meshes(
         self, bgr: np.ndarray, detections: list[Detection], tracks: list[Track] | None
-    ) -> list[Mesh | None]:
+    ) -> list[tuple[Mesh | None, FaceGeometry | None]]:
+        """Each face's mesh and its reading: fresh where due, else its track's last."""
         if self.mesh is None:
-            return [None] * len(detections)
+            return [(None, None)] * len(detections)
         if tracks is None:
-            return [self._read_mesh(bgr, det) for det in detections]
+            return [_with_geometry(self._read_mesh(bgr, det)) for det in detections]
         for det, track in zip(detections, tracks, strict=True):
             track.mesh_age += 1
             if not track.meshed or track.mesh_age >= self.mesh_every:
-                track.mesh, track.mesh_age, track.meshed = self._read_mesh(bgr, det), 0, True
-        return [track.mesh for track in tracks]
+                track.mesh, track.geometry = _with_geometry(self._read_mesh(bgr, det))
+                track.mesh_age, track.meshed = 0, True
+        return [(track.mesh, track.geometry) for track in tracks]
 
     def recognize(self, bgr: np.ndarray) -> Recognition:
         t0 = time.perf_counter()
@@ -300,8 +308,7 @@ class Recognizer:
                 smoothed = tracks[i].smooth(probs[i], tracker.alpha)
                 face_id = tracks[i].id
             q = float(quality[i])
-            mesh = meshes[i]
-            geometry = read_geometry(mesh.points) if mesh is not None else None
+            mesh, geometry = meshes[i]
             uncertain = q < self.min_quality or (geometry is not None and not geometry.frontal)
             faces.append(Face(face_id, det, smoothed, q, uncertain, codes[i], mesh, geometry))
         return Recognition(faces, latency)

@@ -1,7 +1,7 @@
 """Multiply-accumulates per inference of TFLite models (``stream.codes.macs``), as a table.
 
 ``python -m benchmarks.accuracy.macs [MODEL.tflite ...]`` prints the count for each file, by
-default every installed member of the model family and the two face detectors.
+default every installed member of the model family, the two face detectors and the face mesh.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ def default_models() -> list[Path]:
     members = [m.path for m in family_members(ROOT / "models")]
     names = ("encoder", "head", "decoder")
     models = [member / f"{name}.tflite" for member in members for name in names]
-    return models + sorted((ROOT / "models" / "detector").glob("*.tflite"))
+    shipped = [ROOT / "models" / name for name in ("detector", "landmarks")]
+    return models + [path for folder in shipped for path in sorted(folder.glob("*.tflite"))]
 
 
 def main(argv: list[str] | None = None) -> int:

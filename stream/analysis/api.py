@@ -8,9 +8,9 @@
 ...     table = analyzer.table("clip.mp4")                        # DataFrame, or list of dicts
 
 A video goes through the same :class:`~stream.recognizer.Recognizer` as ``emostream run``, with
-the same cadence (detection every 3rd frame, quality and the face mesh every 5th per track) and
-the same tracker smoothing, so its labels and boxes are the ones ``run`` would publish for that
-file.
+the same cadence (detection every 3rd frame; per track, quality every 5th and the face mesh every
+10th) and the same tracker smoothing, so its labels and boxes are the ones ``run`` would publish
+for that file.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stream.faces.geometry import FaceGeometry
 from stream.faces.mesh import Mesh
 
 Box = tuple[float, float, float, float]
@@ -35,6 +36,7 @@ class Track:
     quality: float | None = None  # the last reconstruction quality scored for this face
     quality_age: int = 0  # frames since then
     mesh: Mesh | None = None  # the last face mesh read for this face (None: none yet or none seen)
+    geometry: FaceGeometry | None = None  # what that mesh says, read once per mesh
     mesh_age: int = 0  # frames since then
     meshed: bool = False  # whether the mesh has run on this face at all
 
