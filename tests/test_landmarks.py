@@ -9,6 +9,7 @@ that a face seen from the side is not frontal.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from stream.faces.tracker import IouTracker
 from stream.models import load_models
 from stream.publish import schema
 from stream.recognizer import Recognizer
+from tests.test_pipeline import emostream, finish, free_endpoint
 from tests.test_recognizer import Counting
 
 SHARED_VAL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "val"
@@ -213,17 +215,8 @@ def test_a_turned_face_is_uncertain(astronaut, model_dir: Path, detector, mesh,
     assert face.geometry is not None and not face.geometry.frontal and face.uncertain
 
 
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        ("missing", "face mesh model not found"),
-        ("empty", "does not match the sha256"),
-        ("junk, re-signed", "is not a model LiteRT can load"),
-        ("unlisted", "missing or has a bad field"),
-        ("no manifest", "no manifest.json"),
-    ],
-)
-def test_a_broken_landmark_folder_is_one_line(damage: str, message: str, tmp_path: Path) -> None:
+def damaged_landmarks(tmp_path: Path, damage: str) -> Path:
+    """A copy of ``models/landmarks/`` with one thing wrong with it."""
     folder = tmp_path / "landmarks"
     shutil.copytree(default_landmarks_dir(), folder)
     manifest = json.loads((folder / MANIFEST).read_text())
@@ -235,12 +228,44 @@ def test_a_broken_landmark_folder_is_one_line(damage: str, message: str, tmp_pat
     elif damage == "junk, re-signed":
         model.write_bytes(b"TFL3" + bytes(4096))
         manifest["models"]["mesh"]["sha256"] = sha256(model)
-        (folder / MANIFEST).write_text(json.dumps(manifest))
     elif damage == "unlisted":
         manifest["models"] = {"iris": manifest["models"]["mesh"]}
-        (folder / MANIFEST).write_text(json.dumps(manifest))
     else:
         (folder / MANIFEST).unlink()
-    with pytest.raises(ModelError, match=message) as raised:
-        FaceMesh(folder)
+    if (folder / MANIFEST).exists():
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+    return folder
+
+
+DAMAGE = {
+    "missing": "face mesh model not found",
+    "empty": "does not match the sha256",
+    "junk, re-signed": "is not a model LiteRT can load",
+    "unlisted": "missing or has a bad field",
+    "no manifest": "no manifest.json",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_broken_landmark_folder_is_one_line(damage: str, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=DAMAGE[damage]) as raised:
+        FaceMesh(damaged_landmarks(tmp_path, damage))
     assert "\n" not in str(raised.value)
+
+
+def test_run_with_a_broken_mesh_stops_with_one_line(make_clip, model_dir: Path, tmp_path) -> None:
+    folder = damaged_landmarks(tmp_path, "junk, re-signed")
+    process = emostream(
+        "run", "--source", str(make_clip(frames=4)), "--publish", free_endpoint(),
+        model_dir=model_dir, env={**os.environ, "EMOSTREAM_LANDMARK_MODELS": str(folder)},
+    )  # fmt: skip
+    code, _, err = finish(process, timeout=90)
+    lines = [line for line in err.splitlines() if line.strip() and "absl::" not in line]
+    assert code != 0 and len(lines) == 1, err
+    assert lines[0].startswith("emostream run: error:") and DAMAGE["junk, re-signed"] in lines[0]
+    off = emostream(
+        "run", "--source", str(make_clip(frames=4)), "--publish", free_endpoint(),
+        "--landmarks", "off", model_dir=model_dir,
+        env={**os.environ, "EMOSTREAM_LANDMARK_MODELS": str(folder)},
+    )  # fmt: skip
+    assert finish(off, timeout=90)[0] == 0  # without the mesh, its folder is never read
