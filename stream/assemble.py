@@ -3,8 +3,8 @@
 
 Nothing here reads argv. ``run`` and ``demo`` parse their options and hand a
 :class:`PipelineConfig` to :func:`run_pipeline`; a site's camera process gets its config from the
-site file; the ``Analyzer`` shares :func:`open_models`, :func:`open_detector` and
-:func:`video_recognizer`. So a command module stays a thin layer over this one, as uvicorn's CLI
+site file; the ``Analyzer`` shares :func:`open_models`, :func:`open_detector`, :func:`open_mesh`
+and :func:`video_recognizer`. So a command module stays a thin layer over this one, as uvicorn's CLI
 is over its ``Config`` and ``Server``.
 """
 
@@ -116,8 +116,17 @@ def open_detector(options: RecognizerOptions) -> FaceDetector:
     return FaceDetector(options.detector, options.min_score, options.max_faces)
 
 
+def open_mesh(options: RecognizerOptions) -> FaceMesh | None:
+    """The face mesh, or None with ``landmarks`` off (its folder is then never read)."""
+    return FaceMesh() if options.landmarks else None
+
+
 def video_recognizer(
-    models: Models, detector: FaceDetector, options: RecognizerOptions, live: bool = False
+    models: Models,
+    detector: FaceDetector,
+    mesh: FaceMesh | None,
+    options: RecognizerOptions,
+    live: bool = False,
 ) -> Recognizer:
     """A recognizer that follows faces from frame to frame, as ``run`` and ``analyze`` do.
 
@@ -135,7 +144,7 @@ def video_recognizer(
         detect_every=options.detect_every,
         quality_every=options.quality_every,
         ahead=ahead,
-        mesh=FaceMesh() if options.landmarks else None,
+        mesh=mesh,
         mesh_every=max(options.landmarks, 1),
     )
 
@@ -191,7 +200,8 @@ def run_pipeline(config: PipelineConfig) -> int:
             stack.callback(recorder.close)
         detector = open_detector(config)
         stack.callback(detector.close)
-        recognizer = video_recognizer(models, detector, config, live=source.info.kind in LIVE)
+        live = source.info.kind in LIVE
+        recognizer = video_recognizer(models, detector, open_mesh(config), config, live)
         stack.callback(recognizer.close)
         metrics = (
             PipelineMetrics(config.camera_id, lambda: pipeline.stats()) if config.metrics else None

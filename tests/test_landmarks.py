@@ -8,9 +8,7 @@ that a face seen from the side is not frontal.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from pathlib import Path
 
 import cv2
@@ -18,7 +16,6 @@ import numpy as np
 import pytest
 from skimage.transform import PiecewiseAffineTransform, warp
 
-from stream.checksum import MANIFEST, sha256
 from stream.errors import ModelError
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.geometry import (
@@ -34,6 +31,7 @@ from stream.faces.tracker import IouTracker
 from stream.models import load_models
 from stream.publish import schema
 from stream.recognizer import Recognizer
+from tests.damage import damaged_copy
 from tests.test_pipeline import emostream, finish, free_endpoint
 from tests.test_recognizer import Counting
 
@@ -216,25 +214,7 @@ def test_a_turned_face_is_uncertain(astronaut, model_dir: Path, detector, mesh,
 
 
 def damaged_landmarks(tmp_path: Path, damage: str) -> Path:
-    """A copy of ``models/landmarks/`` with one thing wrong with it."""
-    folder = tmp_path / "landmarks"
-    shutil.copytree(default_landmarks_dir(), folder)
-    manifest = json.loads((folder / MANIFEST).read_text())
-    model = folder / manifest["models"]["mesh"]["file"]
-    if damage == "missing":
-        model.unlink()
-    elif damage == "empty":
-        model.write_bytes(b"")
-    elif damage == "junk, re-signed":
-        model.write_bytes(b"TFL3" + bytes(4096))
-        manifest["models"]["mesh"]["sha256"] = sha256(model)
-    elif damage == "unlisted":
-        manifest["models"] = {"iris": manifest["models"]["mesh"]}
-    else:
-        (folder / MANIFEST).unlink()
-    if (folder / MANIFEST).exists():
-        (folder / MANIFEST).write_text(json.dumps(manifest))
-    return folder
+    return damaged_copy(default_landmarks_dir(), tmp_path / "landmarks", "mesh", damage)
 
 
 DAMAGE = {

@@ -31,10 +31,11 @@ import pytest
 import zmq
 
 from benchmarks.speed.soak import Limits, report, soak
-from stream.faces.detector import DETECTOR_MANIFEST, default_detector_dir
+from stream.faces.detector import default_detector_dir
 from stream.models import MANIFEST, MODEL_NAMES, sha256
 from stream.publish import schema
 from stream.publish.subscriber import Subscriber
+from tests.damage import damaged_copy
 from tests.test_pipeline import emostream, finish, free_endpoint
 from tests.test_rtsp import RtspServer, _free_port, h264_clip, rtsp_server  # noqa: F401
 
@@ -377,20 +378,7 @@ def test_a_broken_model_folder_is_one_line_and_non_zero(
 def test_a_broken_detector_folder_is_one_line_and_non_zero(
     damage: str, message: str, make_clip, models: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "detector"
-    shutil.copytree(default_detector_dir(), folder)
-    manifest = json.loads((folder / DETECTOR_MANIFEST).read_text())
-    short = folder / manifest["models"]["short"]["file"]
-    if damage == "missing":
-        short.unlink()
-    elif damage == "empty":
-        short.write_bytes(b"")
-    elif damage == "junk, re-signed":
-        short.write_bytes(b"TFL3" + bytes(4096))
-        manifest["models"]["short"]["sha256"] = sha256(short)
-        (folder / DETECTOR_MANIFEST).write_text(json.dumps(manifest))
-    else:
-        (folder / DETECTOR_MANIFEST).unlink()
+    folder = damaged_copy(default_detector_dir(), tmp_path / "detector", "short", damage)
     process = emostream(
         "run", "--source", str(make_clip(frames=4)), "--publish", free_endpoint(),
         model_dir=models, env={**os.environ, "EMOSTREAM_DETECTOR_MODELS": str(folder)},

@@ -30,7 +30,7 @@ from benchmarks.common.context import ROOT, BenchContext, shared_dir
 from benchmarks.common.publishing import LoopbackBus, RecordingSink, decode_payloads
 from benchmarks.common.report import Section, Table, machine_header
 from benchmarks.common.stats import Summary
-from stream.assemble import RecognizerOptions, video_recognizer
+from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
 from stream.codes.delegates import quiet_native_stderr
 from stream.faces.detector import FaceDetector, _aligned
 from stream.family import resolve_model_dir
@@ -60,7 +60,8 @@ def pipeline_run(
 ) -> tuple[float, Summary, Summary]:
     """Frames a second, capture → publish and the detect stage, for one schedule."""
     detector = FaceDetector("short", 0.5, 8)
-    recognizer = video_recognizer(models, detector, RecognizerOptions(detection=detection))
+    options = RecognizerOptions(detection=detection)
+    recognizer = video_recognizer(models, detector, open_mesh(options), options)
     try:
         first = cv2.VideoCapture(str(path))
         ok, image = first.read()
@@ -91,7 +92,8 @@ def pipeline_run(
 def labels(models: Models, frames: list[np.ndarray], detection: str) -> dict[tuple[int, int], int]:
     """Top label per (frame, track id), through ``run``'s recognizer and cadence."""
     detector = FaceDetector("short", 0.5, 8)
-    recognizer = video_recognizer(models, detector, RecognizerOptions(detection=detection))
+    options = RecognizerOptions(detection=detection)
+    recognizer = video_recognizer(models, detector, open_mesh(options), options)
     try:
         return {
             (index, face.id): int(np.argmax(face.probs))

@@ -23,9 +23,14 @@ import numpy as np
 
 from stream.analysis.results import FaceResult, FrameResult
 from stream.analysis.rows import frame_rows, to_table
-from stream.assemble import RecognizerOptions, open_detector, open_models, video_recognizer
+from stream.assemble import (
+    RecognizerOptions,
+    open_detector,
+    open_mesh,
+    open_models,
+    video_recognizer,
+)
 from stream.errors import SourceError
-from stream.faces.mesh import FaceMesh
 from stream.models import Models
 from stream.publish.closable import Closable
 from stream.recognizer import (
@@ -81,11 +86,9 @@ class Analyzer(Closable):
         self.models: Models = open_models(self._options)[1]
         self.labels: tuple[str, ...] = self.models.manifest.labels
         self.detector = open_detector(self._options)
+        self._mesh = open_mesh(self._options)  # one interpreter for the stills and every video
         self._still = Recognizer(
-            self.models,
-            self.detector,
-            min_quality=min_quality,
-            mesh=FaceMesh() if landmarks else None,
+            self.models, self.detector, min_quality=min_quality, mesh=self._mesh
         )
 
     def image(self, bgr: np.ndarray) -> list[FaceResult]:
@@ -105,7 +108,7 @@ class Analyzer(Closable):
         if not Path(path).exists():  # a recording, not a camera index or a stream URL
             raise SourceError(f"{path}: no such file or folder")
         source = open_source(str(path))
-        recognizer = video_recognizer(self.models, self.detector, self._options)
+        recognizer = video_recognizer(self.models, self.detector, self._mesh, self._options)
         total = source.info.frame_count
         try:
             while (frame := source.read()) is not None:

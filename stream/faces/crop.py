@@ -44,6 +44,37 @@ def eye_angle(det: Detection, width: int, height: int) -> float:
     return math.degrees(math.atan2((ly - ry) * height, (lx - rx) * width))
 
 
+def face_side(det: Detection, width: int, height: int, scale: float) -> float:
+    """The side in frame pixels of the square around a detection: ``scale`` × its larger side."""
+    _, _, w, h = det.box
+    return scale * max(w * width, h * height)
+
+
+def face_matrix(
+    det: Detection,
+    width: int,
+    height: int,
+    scale: float,
+    out: int,
+    shift_y: float = 0.0,
+    align_eyes: bool = True,
+) -> np.ndarray:
+    """The 2×3 map from frame pixels onto an ``out``×``out`` square around a detection.
+
+    Rotation about the box centre (eyes levelled), then the square's centre (``shift_y`` × side
+    below the box centre, along the face's own vertical) to the middle of the output. The
+    expression crop and the face mesh's input are both cut with it.
+    """
+    x, y, w, h = det.box
+    side = face_side(det, width, height, scale)
+    cx, cy = (x + w / 2) * width, (y + h / 2) * height
+    angle = eye_angle(det, width, height) if align_eyes else 0.0
+    zoom = out / side
+    matrix: np.ndarray = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
+    matrix[:, 2] += (out / 2 - cx, out / 2 - cy - zoom * shift_y * side)
+    return matrix
+
+
 def crop_face(frame: np.ndarray, det: Detection, spec: CropSpec, size: int = 48) -> np.ndarray:
     """A ``size``×``size`` uint8 grayscale crop of one detection, in one warp.
 
@@ -51,16 +82,9 @@ def crop_face(frame: np.ndarray, det: Detection, spec: CropSpec, size: int = 48)
     only, which costs far less than converting the whole frame.
     """
     height, width = frame.shape[:2]
-    x, y, w, h = det.box
-    side = spec.scale * max(w * width, h * height)
-    cx, cy = (x + w / 2) * width, (y + h / 2) * height
-    angle = eye_angle(det, width, height) if spec.align_eyes else 0.0
+    side = face_side(det, width, height, spec.scale)
     out = int(min(max(side, size), size * MAX_INTERMEDIATE))
-    zoom = out / side
-    # Rotation about the box centre, then move the crop centre (shift_y below the box centre
-    # along the face's own vertical) to the middle of the output.
-    matrix: np.ndarray = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
-    matrix[:, 2] += (out / 2 - cx, out / 2 - cy - zoom * spec.shift_y * side)
+    matrix = face_matrix(det, width, height, spec.scale, out, spec.shift_y, spec.align_eyes)
     patch = cv2.warpAffine(
         frame, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

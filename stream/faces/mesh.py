@@ -24,7 +24,7 @@ import numpy as np
 from stream.checksum import verified_file
 from stream.codes.delegates import litert, quiet_native_stderr
 from stream.errors import ModelError
-from stream.faces.crop import eye_angle
+from stream.faces.crop import face_matrix
 from stream.faces.detector import Detection
 
 LANDMARKS_SCHEMA = "emostream.landmarks/1"
@@ -46,18 +46,6 @@ class Mesh:
 
     points: np.ndarray
     presence: float
-
-
-def roi_matrix(det: Detection, width: int, height: int) -> np.ndarray:
-    """The 2×3 affine map from frame pixels to the mesh model's input pixels."""
-    x, y, w, h = det.box
-    side = ROI_SCALE * max(w * width, h * height)
-    cx, cy = (x + w / 2) * width, (y + h / 2) * height
-    matrix: np.ndarray = cv2.getRotationMatrix2D(
-        (cx, cy), eye_angle(det, width, height), INPUT_SIZE / side
-    )
-    matrix[:, 2] += (INPUT_SIZE / 2 - cx, INPUT_SIZE / 2 - cy)
-    return matrix
 
 
 class FaceMesh:
@@ -88,7 +76,7 @@ class FaceMesh:
     def run(self, bgr: np.ndarray, det: Detection) -> Mesh | None:
         """The mesh of one detected face in a BGR frame, or None where the model sees no face."""
         height, width = bgr.shape[:2]
-        matrix = roi_matrix(det, width, height)
+        matrix = face_matrix(det, width, height, ROI_SCALE, INPUT_SIZE)
         patch = cv2.warpAffine(
             bgr, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_CONSTANT,
