@@ -64,6 +64,8 @@ class RecognizerOptions:
     min_quality: float | None = None
     landmarks: int = VIDEO_LANDMARKS_EVERY
     """Every how many frames of a track the face mesh runs; 0: never (no pose, eyes, mouth)."""
+    gaze: bool = False
+    """Also run the iris model on each mesh's eyes, for where they point (``gaze``)."""
     detection: str = "ahead"
     """``ahead``: on a thread of its own, while frames are labelled with the boxes in hand
     (:mod:`stream.faces.ahead`); ``inline``: on each frame it is due, which that frame waits for."""
@@ -118,7 +120,9 @@ def open_detector(options: RecognizerOptions) -> FaceDetector:
 
 def open_mesh(options: RecognizerOptions) -> FaceMesh | None:
     """The face mesh, or None with ``landmarks`` off (its folder is then never read)."""
-    return FaceMesh() if options.landmarks else None
+    if options.gaze and not options.landmarks:
+        raise EmostreamError("--gaze needs the face mesh: drop --landmarks off")
+    return FaceMesh(gaze=options.gaze) if options.landmarks else None
 
 
 def video_recognizer(

@@ -66,6 +66,7 @@ class Face:
             "eyes_open": None,
             "mouth_open": None,
             "frontal": None,
+            "gaze": None,
         }
         if geometry is not None:
             message["pose"] = {
@@ -76,6 +77,9 @@ class Face:
             message["eyes_open"] = [round(v, 3) for v in geometry.eyes_open]
             message["mouth_open"] = round(geometry.mouth_open, 3)
             message["frontal"] = geometry.frontal
+            if geometry.gaze is not None:
+                yaw, pitch = geometry.gaze
+                message["gaze"] = {"yaw": round(yaw, 1), "pitch": round(pitch, 1)}
         if send_code:
             message["code"] = self.code.astype(int).tolist()
         if send_mesh and self.mesh is not None and frame_size is not None:
@@ -118,7 +122,7 @@ def classify_crops(
 
 
 def _with_geometry(mesh: Mesh | None) -> tuple[Mesh | None, FaceGeometry | None]:
-    return mesh, read_geometry(mesh.points) if mesh is not None else None
+    return mesh, read_geometry(mesh.points, mesh.irises) if mesh is not None else None
 
 
 VIDEO_DETECT_EVERY = 3

@@ -25,7 +25,7 @@ def damaged_copy(source: Path, folder: Path, name: str, damage: str) -> Path:
         model.write_bytes(b"TFL3" + bytes(4096))
         manifest["models"][name]["sha256"] = sha256(model)
     elif damage == "unlisted":
-        manifest["models"] = {f"not-{name}": manifest["models"].pop(name)}
+        manifest["models"][f"not-{name}"] = manifest["models"].pop(name)
     elif damage == "no manifest":
         (folder / MANIFEST).unlink()
         return folder

@@ -87,6 +87,7 @@ def test_one_row_per_face_per_frame_with_the_container_time(
     assert face["label"] in LABELS and 0 < face["w"] < 1 and isinstance(face["uncertain"], bool)
     assert abs(face["yaw"]) < 30 and face["frontal"] is True and 0 <= face["eye_left"] <= 1
     assert all(per_frame[30][0][name] is None for name in ("yaw", "mouth", "frontal"))
+    assert face["gaze_yaw"] is None and face["gaze_pitch"] is None  # no --gaze
 
 
 def _run_messages(clip: Path, model_dir: Path, *extra: str) -> dict[int, dict]:
@@ -114,12 +115,12 @@ def test_the_same_labels_and_boxes_as_run(make_clip, model_dir: Path, tmp_path: 
     """analyze detects inline on the frames it is due: run --detection inline, row for row.
 
     run's default detects ahead on its own thread, so a detection frame carries the boxes of the
-    detection before it; every other frame is the same."""
+    detection before it; every other frame is the same. Both read the gaze here."""
     clip = make_clip(frames=30, faces=1)
-    inline = _run_messages(clip, model_dir, "--detection", "inline")
+    inline = _run_messages(clip, model_dir, "--detection", "inline", "--gaze")
     ahead = _run_messages(clip, model_dir)
     out = tmp_path / "rows.csv"
-    assert analyze(str(clip), "--out", str(out), model_dir=model_dir).returncode == 0
+    assert analyze(str(clip), "--gaze", "--out", str(out), model_dir=model_dir).returncode == 0
     rows = read_table(out)
     for row in rows:
         (face,) = inline[row["frame"]]["faces"]
@@ -132,6 +133,11 @@ def test_the_same_labels_and_boxes_as_run(make_clip, model_dir: Path, tmp_path: 
             face["mouth_open"],
             face["frontal"],
         ]
+        gaze = face["gaze"]
+        assert [row["gaze_yaw"], row["gaze_pitch"]] == (
+            [gaze["yaw"], gaze["pitch"]] if gaze else [None, None]
+        )
+    assert any(inline[n]["faces"][0]["gaze"] is not None for n in inline)
     not_detection_frames = [row for row in rows if row["frame"] % 3 != 0]
     for row in not_detection_frames:
         (face,) = ahead[row["frame"]]["faces"]

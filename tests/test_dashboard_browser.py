@@ -96,7 +96,8 @@ class SyntheticSource:
                 "confidence": probs[label], "probs": probs, "quality": 0.7,
                 "uncertain": confidence < 0.5 or not frontal,
                 "pose": {"yaw": yaw, "pitch": -3.0, "roll": 1.5}, "eyes_open": [0.9, 0.85],
-                "mouth_open": 0.1, "frontal": frontal}  # fmt: skip
+                "mouth_open": 0.1, "frontal": frontal,
+                "gaze": {"yaw": -20.0, "pitch": 4.0} if frontal else None}  # fmt: skip
 
     def _run(self) -> None:
         started = time.time()
@@ -233,9 +234,15 @@ def test_page_follows_labels_bars_and_timeline_and_survives_bad_messages(
     expect(card.locator('.face[data-face-id="2"] .face-label')).to_have_text("neutral")
     expect(face.locator(".looking")).to_have_text("looking")
     expect(face.locator(".openness")).to_have_text("eyes 90% / 85% · mouth 10%")
+    expect(face.locator(".gaze")).to_have_text("gaze -20° +4°")
+    gaze_dot = face.locator(".gaze-dot").evaluate(
+        "e => [e.offsetLeft, e.parentElement.clientWidth]"
+    )
+    assert gaze_dot[0] < gaze_dot[1] / 2  # eyes to the image's left: left of centre
     away = card.locator('.face[data-face-id="2"]')
     expect(away.locator(".looking")).to_have_text("away")
     expect(away.locator(".tag")).to_be_visible()  # turned away: uncertain
+    expect(away.locator(".gaze")).to_be_hidden()  # no gaze read
     dot = away.locator(".pose-dot").evaluate("e => [e.offsetLeft, e.parentElement.clientWidth]")
     assert dot[0] > dot[1] / 2  # the dot sits right of centre for a face turned right
     expect(card.locator('svg rect[data-label="happy"]').first).to_be_attached()
@@ -395,7 +402,7 @@ def seed_history(db: Path, now: float) -> None:
 
     start = (int(now) - 3 * 3600) // 60 * 60
     store = Store(str(db))
-    unmeshed = (None,) * 7  # no face mesh: pose, eyes, mouth and frontal NULL
+    unmeshed = (None,) * 9  # no face mesh: pose, eyes, mouth, frontal and gaze NULL
     faces = [("lobby", start + i * 0.5, i, 41, "happy" if i % 5 else "sad", 0.8, "{}", 0.6,
               *unmeshed) for i in range(241)]  # fmt: skip
     faces += [("garage", start + i, i, 1, "neutral", 0.7, "{}", 0.5, *unmeshed) for i in range(30)]

@@ -20,13 +20,17 @@ from stream.errors import ModelError
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.geometry import (
     FRONTAL_YAW_DEG,
+    IRIS_RADIUS,
     LEFT_EYE,
     RIGHT_EYE,
     FaceGeometry,
+    eye_turn,
     head_pose,
     read_geometry,
 )
-from stream.faces.mesh import FaceMesh, Mesh, default_landmarks_dir
+from stream.faces.iris import EYE_CORNERS
+from stream.faces.landmark_model import default_landmarks_dir
+from stream.faces.mesh import FaceMesh, Mesh
 from stream.faces.tracker import IouTracker
 from stream.models import load_models
 from stream.publish import schema
@@ -50,12 +54,17 @@ def mesh() -> FaceMesh:
     return FaceMesh()
 
 
+@pytest.fixture(scope="module")
+def gaze_mesh() -> FaceMesh:
+    return FaceMesh(gaze=True)
+
+
 def read(image: np.ndarray, detector: FaceDetector, mesh: FaceMesh) -> tuple[Mesh, FaceGeometry]:
     found = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     assert len(found) == 1
     result = mesh.run(image, found[0])
     assert result is not None
-    return result, read_geometry(result.points)
+    return result, read_geometry(result.points, result.irises)
 
 
 def turned(image: np.ndarray, points: np.ndarray, degrees: float) -> np.ndarray:
@@ -195,7 +204,7 @@ def test_the_mesh_runs_on_its_cadence_per_track(astronaut, model_dir: Path, dete
     assert len(messages[0]["mesh"]) == 468 and all(0 <= v <= 1 for v in messages[0]["mesh"][0][:2])
     payload = schema.frame_message("lab", 1, 1.0, 1.0, 512, 512, messages[:1], {"total": 1.0})
     decoded = schema.decode(schema.frame_topic("lab"), schema.encode(payload))
-    assert decoded["schema"] == "emostream.frame/1.1"
+    assert decoded["schema"] == schema.FRAME_SCHEMA
     assert set(decoded["faces"][0]["pose"]) == {"yaw", "pitch", "roll"}
 
 
@@ -213,8 +222,79 @@ def test_a_turned_face_is_uncertain(astronaut, model_dir: Path, detector, mesh,
     assert face.geometry is not None and not face.geometry.frontal and face.uncertain
 
 
-def damaged_landmarks(tmp_path: Path, damage: str) -> Path:
-    return damaged_copy(default_landmarks_dir(), tmp_path / "landmarks", "mesh", damage)
+def moved_irises(image: np.ndarray, irises: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """The photo with a small square about each iris centre pasted ``dx``, ``dy`` pixels away:
+    the eyes look elsewhere, the lids and corners stay."""
+    out = image.copy()
+    r = 5
+    for x, y in np.round(irises[:, 0]).astype(int):
+        out[y - r + dy : y + r + 1 + dy, x - r + dx : x + r + 1 + dx] = image[
+            y - r : y + r + 1, x - r : x + r + 1
+        ]
+    return out
+
+
+def eyes_at(centres: np.ndarray, width: float) -> np.ndarray:
+    """Iris model output by hand: each eye's iris at ``centres``, its corners on a level line
+    ``width`` apart about the eye's middle at (115, 100) and (175, 100)."""
+    eyes = []
+    for centre, middle in zip(centres, (115.0, 175.0), strict=True):
+        eyes.append([centre, (middle - width / 2, 100.0), (middle + width / 2, 100.0)])
+    return np.array(eyes)
+
+
+def test_eye_turn_from_points() -> None:
+    """Irises placed on a level, frontal eye by hand read the angles they were placed at."""
+    width = 30.0
+    points = np.zeros((468, 3), np.float32)
+    for (start, end), middle in zip(EYE_CORNERS, (115.0, 175.0), strict=True):
+        points[start] = (middle - width / 2, 100.0, 0.0)
+        points[end] = (middle + width / 2, 100.0, 0.0)
+    centres = np.array([[115.0, 100.0], [175.0, 100.0]])
+    shift = IRIS_RADIUS * width * np.sin(np.radians(20.0))
+    cases = {
+        (0.0, 0.0): centres,
+        (20.0, 0.0): centres + np.array([shift, 0.0]),  # to the image's right
+        (0.0, 20.0): centres + np.array([0.0, -shift]),  # up
+    }
+    for expected, placed in cases.items():
+        assert eye_turn(points, eyes_at(placed, width)) == pytest.approx(expected, abs=1e-3)
+    apart = eyes_at(centres + np.array([(shift, 0.0), (-shift, 0.0)]), width)
+    assert eye_turn(points, apart, (1.0, 0.0)) == pytest.approx((20.0, 0.0), abs=1e-3)
+    assert eye_turn(points, apart) == pytest.approx((0.0, 0.0), abs=1e-3)
+    assert eye_turn(points, eyes_at(centres, width), (0.1, 0.0)) is None  # both shut: no gaze
+
+
+def test_gaze_follows_the_irises(astronaut, detector, gaze_mesh) -> None:
+    found, looking = read(astronaut, detector, gaze_mesh)
+    assert found.irises is not None and looking.gaze is not None
+    for iris, first, second in found.irises:
+        assert first[0] < iris[0] < second[0]  # each iris between its eye's corners
+    assert max(abs(v) for v in looking.gaze) < 15  # she looks at the camera
+    right = read(moved_irises(astronaut, found.irises, 3, 0), detector, gaze_mesh)[1]
+    left = read(moved_irises(astronaut, found.irises, -3, 0), detector, gaze_mesh)[1]
+    up = read(moved_irises(astronaut, found.irises, 0, -2), detector, gaze_mesh)[1]
+    assert right.gaze is not None and left.gaze is not None and up.gaze is not None
+    assert right.gaze[0] > looking.gaze[0] + 6 and left.gaze[0] < looking.gaze[0] - 6
+    assert up.gaze[1] > looking.gaze[1] + 2
+    mirrored = read(np.ascontiguousarray(astronaut[:, ::-1]), detector, gaze_mesh)[1]
+    assert mirrored.gaze is not None
+    assert mirrored.gaze[0] == pytest.approx(-looking.gaze[0], abs=3)
+    assert mirrored.gaze[1] == pytest.approx(looking.gaze[1], abs=3)
+
+
+def test_shut_eyes_have_no_gaze(astronaut, detector, gaze_mesh, monkeypatch) -> None:
+    found = read(astronaut, detector, gaze_mesh)[0]
+    shut = found.points.copy()
+    for eye in (RIGHT_EYE, LEFT_EYE):
+        shut[eye[2]] = shut[eye[3]]  # upper lid on the lower
+    assert found.irises is not None
+    geometry = read_geometry(shut, found.irises)
+    assert max(geometry.eyes_open) == 0.0 and geometry.gaze is None
+
+
+def damaged_landmarks(tmp_path: Path, damage: str, name: str = "mesh") -> Path:
+    return damaged_copy(default_landmarks_dir(), tmp_path / "landmarks", name, damage)
 
 
 DAMAGE = {
@@ -230,6 +310,16 @@ DAMAGE = {
 def test_a_broken_landmark_folder_is_one_line(damage: str, tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=DAMAGE[damage]) as raised:
         FaceMesh(damaged_landmarks(tmp_path, damage))
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("damage", [d for d in DAMAGE if d != "no manifest"])
+def test_a_broken_iris_model_is_one_line_only_with_gaze(damage: str, tmp_path: Path) -> None:
+    folder = damaged_landmarks(tmp_path, damage, "iris")
+    FaceMesh(folder)  # without gaze the iris model is never read
+    expected = DAMAGE[damage].replace("face mesh", "iris")
+    with pytest.raises(ModelError, match=expected) as raised:
+        FaceMesh(folder, gaze=True)
     assert "\n" not in str(raised.value)
 
 
@@ -249,3 +339,15 @@ def test_run_with_a_broken_mesh_stops_with_one_line(make_clip, model_dir: Path, 
         env={**os.environ, "EMOSTREAM_LANDMARK_MODELS": str(folder)},
     )  # fmt: skip
     assert finish(off, timeout=90)[0] == 0  # without the mesh, its folder is never read
+
+
+def test_gaze_without_the_mesh_is_one_line(make_clip, model_dir: Path) -> None:
+    process = emostream(
+        "run", "--source", str(make_clip(frames=4)), "--publish", free_endpoint(),
+        "--landmarks", "off", "--gaze", model_dir=model_dir,
+    )  # fmt: skip
+    code, _, err = finish(process, timeout=90)
+    lines = [line for line in err.splitlines() if line.strip() and "absl::" not in line]
+    assert code != 0 and lines == [
+        "emostream run: error: --gaze needs the face mesh: drop --landmarks off"
+    ]

@@ -101,11 +101,13 @@ def test_the_face_mesh_reading_rides_in_the_state_and_a_look_away_is_a_change() 
     for face, frontal in zip(looking["faces"], (True, True), strict=True):
         face |= {"pose": {"yaw": 5.0, "pitch": 1.0, "roll": 0.0}, "eyes_open": [0.9, 0.9],
                  "mouth_open": 0.2, "frontal": frontal}  # fmt: skip
+    looking["faces"][0]["gaze"] = {"yaw": -2.0, "pitch": 3.5}  # that camera runs --gaze
     state = summarise(looking)
     assert state["looking"] == 2
     assert state["poses"][0] == {"id": 1, "yaw": 5.0, "pitch": 1.0, "roll": 0.0,
                                  "eyes_open": [0.9, 0.9], "mouth_open": 0.2,
-                                 "frontal": True}  # fmt: skip
+                                 "frontal": True, "gaze": {"yaw": -2.0, "pitch": 3.5}}  # fmt: skip
+    assert state["poses"][1]["gaze"] is None  # a 1.1 publisher, or no --gaze
     assert "emostream/c/state" in topics_of(bridge.frame(looking))
     clock.now += 1.0
     assert "emostream/c/state" not in topics_of(bridge.frame(looking))  # nothing changed

@@ -20,6 +20,7 @@ from stream.publish.subscriber import Message
 from stream.store.database import Store, StoreError
 from stream.store.history import History
 from stream.store.recorder import Recorder
+from stream.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tests.test_mqtt import Camera
 from tests.test_rtsp import _free_port
 
@@ -84,7 +85,7 @@ def test_every_face_is_stored_and_kill_9_loses_at_most_the_last_batch(tmp_path: 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-            "2",
+            str(SCHEMA_VERSION),
         )
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(faces)")}
         assert "faces_camera_time" in indexes
@@ -207,9 +208,15 @@ VERSION_1 = (
     "INSERT INTO faces VALUES ('lobby', 1000.0, 0, 1, 'sad', 0.7, '{\"sad\": 0.7}', 0.5)",
 )
 """A store as emostream wrote it before the face mesh (schema version 1), with one face."""
+VERSION_2 = (
+    *VERSION_1,
+    *MIGRATIONS[1],
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
+)
+"""The same store as version 2 left it: the face mesh's columns, no gaze."""
 
 MESH_FACE = {"pose": {"yaw": 41.5, "pitch": -3.0, "roll": 2.0}, "eyes_open": [0.9, 0.1],
-             "mouth_open": 0.4, "frontal": False}  # fmt: skip
+             "mouth_open": 0.4, "frontal": False, "gaze": {"yaw": 30.0, "pitch": 5.5}}  # fmt: skip
 
 
 def mesh_message(camera: str, frame: int, at: float) -> Message:
@@ -219,27 +226,30 @@ def mesh_message(camera: str, frame: int, at: float) -> Message:
 
 
 def check_migrated(store: Store, now: float) -> None:
-    """A version-1 store opened by this emostream: migrated, its old row kept, new rows whole."""
-    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    """An old store opened by this emostream: migrated, its old row kept, new rows whole."""
+    assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
     recorder = Recorder(store, batch_s=0.0, keep_days=None)
     recorder.take(mesh_message("lobby", 1, now))
     recorder.take(frame_message("lobby", 2, at=now + 1))  # a publisher without the mesh
     assert recorder.flush()
     rows = store.query(
-        "SELECT label, yaw, pitch, roll, eye_right, eye_left, mouth, frontal FROM faces "
-        "ORDER BY time"
+        "SELECT label, yaw, pitch, roll, eye_right, eye_left, mouth, frontal, gaze_yaw, "
+        "gaze_pitch FROM faces ORDER BY time"
     )
     assert rows == [
-        ("sad", None, None, None, None, None, None, None),
-        ("happy", 41.5, -3.0, 2.0, 0.9, 0.1, 0.4, 0),
-        ("happy", None, None, None, None, None, None, None),
+        ("sad", *(None,) * 9),
+        ("happy", 41.5, -3.0, 2.0, 0.9, 0.1, 0.4, 0, 30.0, 5.5),
+        ("happy", *(None,) * 9),
     ]
 
 
-def test_a_version_1_store_still_opens_and_is_migrated(tmp_path: Path) -> None:
+@pytest.mark.parametrize("old", [VERSION_1, VERSION_2], ids=["version 1", "version 2"])
+def test_an_old_store_still_opens_and_is_migrated(tmp_path: Path, old: tuple[str, ...]) -> None:
     path = tmp_path / "old.db"
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        for statement in VERSION_1:
+        for statement in old:
             conn.execute(statement)
         conn.commit()
     history = History(str(path))  # the dashboard reads an old store as it is, read-only
@@ -249,7 +259,7 @@ def test_a_version_1_store_still_opens_and_is_migrated(tmp_path: Path) -> None:
         check_migrated(store, time.time())
     finally:
         store.close()
-    store = Store(str(path))  # a second open finds version 2: nothing to do
+    store = Store(str(path))  # a second open finds the current version: nothing to do
     store.close()
 
 
@@ -292,7 +302,9 @@ def test_record_into_postgresql_creates_the_schema_and_stores_every_face(postgre
         store = Store(postgres.url)
         assert store.query("SELECT count(*) FROM faces") == [(first + 50,)]
         assert store.query("SELECT sum(faces) FROM minutes") == [(first + 50,)]
-        assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+        assert store.query("SELECT value FROM meta WHERE key = 'schema_version'") == [
+            (str(SCHEMA_VERSION),)
+        ]
         assert store.query("SELECT indexname FROM pg_indexes WHERE tablename = 'faces'") == [
             ("faces_camera_time",)
         ]

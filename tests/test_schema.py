@@ -27,6 +27,7 @@ FACE = {
     "eyes_open": [0.93, 0.88],
     "mouth_open": 0.12,
     "frontal": True,
+    "gaze": {"yaw": 3.0, "pitch": -6.5},
 }
 LATENCY = {"capture": 1.2, "detect": 6.1, "crop": 0.3, "encode": 0.9, "head": 0.1, "total": 8.6}
 TOPICS = [b"emostream/lobby", b"emostream/lobby/stats", b"other/lobby", b"emostream/", b""]
@@ -64,10 +65,11 @@ def test_a_frame_without_faces_is_valid() -> None:
 
 
 def test_a_version_1_0_face_without_the_mesh_fields_is_valid() -> None:
-    old = {k: v for k, v in FACE.items() if k not in ("pose", "eyes_open", "mouth_open", "frontal")}
+    newer = ("pose", "eyes_open", "mouth_open", "frontal", "gaze")
+    old = {k: v for k, v in FACE.items() if k not in newer}
     frame = frame_payload() | {"schema": "emostream.frame/1", "faces": [old]}
     assert schema.decode(b"emostream/lobby", schema.encode(frame))["faces"] == [old]
-    unread = FACE | {"pose": None, "eyes_open": None, "mouth_open": None, "frontal": None}
+    unread = FACE | dict.fromkeys(newer)
     frame = frame_payload() | {"faces": [unread]}  # the mesh off, or it saw no face
     assert schema.decode(b"emostream/lobby", schema.encode(frame))["faces"] == [unread]
 
@@ -96,6 +98,8 @@ def test_unknown_fields_and_minor_versions_are_accepted() -> None:
         ({"faces": [FACE | {"eyes_open": [0.5]}]}, "eyes_open"),
         ({"faces": [FACE | {"mouth_open": "wide"}]}, "mouth_open"),
         ({"faces": [FACE | {"frontal": 1}]}, "frontal"),
+        ({"faces": [FACE | {"gaze": [1, 2]}]}, "gaze must be an object"),
+        ({"faces": [FACE | {"gaze": {"yaw": 1}}]}, "gaze.pitch"),
     ],
 )
 def test_invalid_frames_are_refused_with_a_reason(change: dict[str, Any], reason: str) -> None:

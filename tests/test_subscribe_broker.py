@@ -42,6 +42,7 @@ def frame(n: int, camera: str = "lobby", label: str = "happy") -> tuple[bytes, b
         "eyes_open": [0.93, 0.88],
         "mouth_open": 0.12,
         "frontal": True,
+        "gaze": {"yaw": -3.4, "pitch": 8.0},
     }
     message = schema.frame_message(camera, n, 100.0, 100.1, 640, 360, [face], {"total": 9.0})
     return schema.frame_topic(camera), schema.encode(message)
@@ -220,7 +221,7 @@ def test_subscribe_prints_a_readable_row_per_frame() -> None:
     header, row = out.splitlines()
     assert "CAMERA" in header and "FPS" in header
     assert row.split()[:3] == ["lobby", "42", "24.8"]
-    assert "#3 surprise 0.81 q0.64 yaw+12 pitch-4 eyes 0.9/0.9 mouth 0.1" in row
+    assert "#3 surprise 0.81 q0.64 yaw+12 pitch-4 eyes 0.9/0.9 mouth 0.1 gaze-3/+8" in row
     assert "away" not in row
 
 
@@ -228,10 +229,12 @@ def test_a_face_turned_away_reads_away_and_a_face_without_the_mesh_reads_as_befo
     payload = json.loads(frame(7)[1])
     face = payload["faces"][0]
     turned = face | {"frontal": False, "uncertain": True}
-    bare = {k: v for k, v in face.items() if k not in ("pose", "eyes_open", "mouth_open")}
+    bare = {k: v for k, v in face.items() if k not in ("pose", "eyes_open", "mouth_open", "gaze")}
     rows = [format_row(Message("emostream/lobby", payload | {"faces": [f]}), {})
             for f in (turned, bare | {"frontal": None})]  # fmt: skip
-    assert rows[0].endswith("#3 happy? 0.81 q0.64 yaw+12 pitch-4 eyes 0.9/0.9 mouth 0.1 away")
+    assert rows[0].endswith(
+        "#3 happy? 0.81 q0.64 yaw+12 pitch-4 eyes 0.9/0.9 mouth 0.1 gaze-3/+8 away"
+    )
     assert rows[1].endswith("#3 happy 0.81 q0.64")
 
 

@@ -1,7 +1,8 @@
 """Multiply-accumulates per inference of TFLite models (``stream.codes.macs``), as a table.
 
 ``python -m benchmarks.accuracy.macs [MODEL.tflite ...]`` prints the count for each file, by
-default every installed member of the model family, the two face detectors and the face mesh.
+default every installed member of the model family, the two face detectors, the face mesh and
+the iris model.
 """
 
 from __future__ import annotations

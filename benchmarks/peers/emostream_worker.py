@@ -33,6 +33,7 @@ def main() -> int:
         "--detection", choices=("inline", "ahead"), default="inline", help="as `emostream run`'s"
     )
     parser.add_argument("--landmarks", type=int, default=0, help="as `emostream run`'s; 0: off")
+    parser.add_argument("--gaze", action="store_true", help="as `emostream run`'s")
     args = parser.parse_args()
 
     import cv2
@@ -67,7 +68,7 @@ def main() -> int:
         detect_every=args.detect_every,
         quality_every=args.quality_every,
         ahead=FIXED if args.detection == "ahead" else None,
-        mesh=FaceMesh() if args.landmarks else None,
+        mesh=FaceMesh(gaze=args.gaze) if args.landmarks else None,
         mesh_every=max(args.landmarks, 1),
     )
     labels = recognizer.labels

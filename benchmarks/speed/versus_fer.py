@@ -179,6 +179,7 @@ def run(ctx: BenchContext) -> Section:
     commands = {
         "emostream": [*worker, *RUN_DEFAULTS],
         "emostream, landmarks off": [*worker, *CADENCE, "--detection=ahead"],
+        "emostream, gaze": [*worker, *RUN_DEFAULTS, "--gaze"],
         "emostream, detection inline": [*worker, *CADENCE, f"--landmarks={VIDEO_LANDMARKS_EVERY}"],
         "emostream, every frame": [*worker, "--landmarks=1"],
         "fer": [str(python), str(PEERS / "fer_worker.py"), str(video), *limit],
@@ -195,6 +196,7 @@ def run(ctx: BenchContext) -> Section:
     settings = (
         "emostream",
         "emostream, landmarks off",
+        "emostream, gaze",
         "emostream, detection inline",
         "emostream, every frame",
     )
@@ -224,7 +226,8 @@ def run(ctx: BenchContext) -> Section:
         f"`emostream run`'s defaults detect every {VIDEO_DETECT_EVERY} frames, on a thread of "
         "their own (`--detection ahead`), reusing the last faces in between, rescore quality "
         f"every {VIDEO_QUALITY_EVERY} frames per track and read the face mesh every "
-        f"{VIDEO_LANDMARKS_EVERY} (`--landmarks`; 'landmarks off' skips it); crop, encoder "
+        f"{VIDEO_LANDMARKS_EVERY} (`--landmarks`; 'landmarks off' skips it; 'gaze' adds the "
+        "iris model on both eyes at each mesh reading, `--gaze`); crop, encoder "
         "and head run on every frame; 'every frame' detects, scores and reads the mesh on each. "
         "'detection inline' is the same cadence with each detection frame waiting for its "
         "own detection, as before. Its top label agrees with the every-frame "

@@ -67,6 +67,7 @@ class Analyzer(Closable):
         quality_every: int = VIDEO_QUALITY_EVERY,
         min_quality: float | None = None,
         landmarks: int = VIDEO_LANDMARKS_EVERY,
+        gaze: bool = False,
     ) -> None:
         self._options = RecognizerOptions(
             detection="inline",  # each detection on the frame it is due: rows as they always were
@@ -82,6 +83,7 @@ class Analyzer(Closable):
             quality_every=quality_every,
             min_quality=min_quality,
             landmarks=landmarks,
+            gaze=gaze,
         )
         self.models: Models = open_models(self._options)[1]
         self.labels: tuple[str, ...] = self.models.manifest.labels

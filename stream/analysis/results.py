@@ -30,6 +30,8 @@ class FaceResult:
     eyes_open: tuple[float, float] | None = None
     mouth_open: float | None = None
     frontal: bool | None = None
+    gaze: tuple[float, float] | None = None
+    """Yaw and pitch in degrees of where the eyes point; only with ``gaze`` on."""
 
     @classmethod
     def of(cls, face: Face, labels: tuple[str, ...]) -> FaceResult:
@@ -37,6 +39,7 @@ class FaceResult:
         message = face.to_message(labels, send_code=False)
         pose = message["pose"]
         eyes = message["eyes_open"]
+        gaze = message["gaze"]
         return cls(
             track=message["id"],
             box=tuple(message["box"]),
@@ -50,6 +53,7 @@ class FaceResult:
             eyes_open=(eyes[0], eyes[1]) if eyes is not None else None,
             mouth_open=message["mouth_open"],
             frontal=message["frontal"],
+            gaze=(gaze["yaw"], gaze["pitch"]) if gaze is not None else None,
         )
 
 

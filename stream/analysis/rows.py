@@ -5,7 +5,8 @@ empty for images), ``track``, ``x``, ``y``, ``w``, ``h`` (the box, normalised 0.
 ``score`` (detector), ``label``, ``confidence``, one ``p_<label>`` per expression (smoothed over
 the track, as ``run`` publishes them), ``quality``, ``uncertain``, and from the face mesh
 ``yaw``, ``pitch``, ``roll`` (degrees), ``eye_right``, ``eye_left``, ``mouth`` (openness 0..1)
-and ``frontal`` (empty where the mesh is off or saw no face). A frame without a face still has
+and ``frontal`` (empty where the mesh is off or saw no face), and ``gaze_yaw``, ``gaze_pitch``
+(degrees, where the eyes point; only with ``--gaze``). A frame without a face still has
 one row, with every face column empty, so gaps show.
 
 ``.csv``, ``.jsonl`` and ``.parquet`` are written by suffix; Parquet needs pyarrow, from the
@@ -26,7 +27,9 @@ from stream.errors import OutputError
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 FACE_COLUMNS = ("track", "x", "y", "w", "h", "score", "label", "confidence")
-MESH_COLUMNS = ("yaw", "pitch", "roll", "eye_right", "eye_left", "mouth", "frontal")
+MESH_COLUMNS = (
+    "yaw", "pitch", "roll", "eye_right", "eye_left", "mouth", "frontal", "gaze_yaw", "gaze_pitch",
+)  # fmt: skip
 
 
 def columns(labels: tuple[str, ...]) -> list[str]:
@@ -66,6 +69,7 @@ def frame_rows(frame: FrameResult, labels: tuple[str, ...]) -> Iterator[dict[str
             **dict(zip(("eye_right", "eye_left"), face.eyes_open or (None,) * 2, strict=True)),
             "mouth": face.mouth_open,
             "frontal": face.frontal,
+            **dict(zip(("gaze_yaw", "gaze_pitch"), face.gaze or (None,) * 2, strict=True)),
         }
 
 

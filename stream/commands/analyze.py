@@ -81,6 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the face mesh's pose, eyes and mouth every Nth frame of a track (default: "
         "%(default)s)",
     )
+    model.add_argument(
+        "--gaze", action="store_true", help="also where the eyes point, at each face-mesh reading"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -151,6 +154,7 @@ def _analyze(args: argparse.Namespace) -> int:
         "quality_every": args.quality_every,
         "min_quality": args.min_quality,
         "landmarks": args.landmarks,
+        "gaze": args.gaze,
     }
     to_stdout = args.out is None and args.plot is None and not args.summary
     with contextlib.ExitStack() as stack:

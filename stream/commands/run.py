@@ -142,6 +142,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         help="read head pose, eyes and mouth from the face mesh on each tracked face every "
         "Nth frame (default: %(default)s); off: none, and no face is judged turned away",
     )
+    faces.add_argument(
+        "--gaze",
+        action="store_true",
+        help="also read where the eyes point, with the iris model, at each face-mesh reading "
+        "(about three times the mesh's cost; see docs/landmarks.md)",
+    )
 
     add_metrics_option(parser.add_argument_group("monitoring"))
 

@@ -57,7 +57,8 @@ def _text(value: str) -> str:
 
 
 def _mesh(face: dict[str, Any]) -> str:
-    """The face mesh's reading, where the publisher sent one (schema 1.1, landmarks on)."""
+    """The face mesh's reading, where the publisher sent one (schema 1.1, landmarks on), and
+    the gaze (1.2, ``--gaze``)."""
     parts = []
     pose = face.get("pose")
     if isinstance(pose, dict):
@@ -68,6 +69,9 @@ def _mesh(face: dict[str, Any]) -> str:
     mouth = face.get("mouth_open")
     if isinstance(mouth, int | float):
         parts.append(f"mouth {mouth:.1f}")
+    gaze = face.get("gaze")
+    if isinstance(gaze, dict):
+        parts.append(f"gaze{gaze['yaw']:+.0f}/{gaze['pitch']:+.0f}")
     if face.get("frontal") is False:
         parts.append("away")
     return "".join(f" {part}" for part in parts)

@@ -12,6 +12,15 @@ that a user's camera would have to supply. Conventions, in degrees:
 
 Openness is the height of the eye (or the lips' inner gap) over its width, mapped linearly to
 0–1 between a shut and a wide-open ratio.
+
+Gaze, where the iris model has run, adds the eyes' turn in the head to the head's pose: each
+iris centre's offset from its eye corners' midpoint (both from the iris model), along and
+across the corner line, over the
+radius the iris turns on (``IRIS_RADIUS`` × the eye's 3D corner-to-corner width, which does not
+shrink as the head turns), gives the eye's angle by its arcsine; the open eyes are averaged, and
+with both shut (openness below ``GAZE_MIN_OPEN``) there is no gaze.
+It is an estimate from a geometric eye model with no per-person calibration, and it has the
+same signs as the pose.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from stream.faces.iris import EYE_CORNERS
 
 RIGHT_EYE = (33, 133, 159, 145)
 """The person's right eye: outer and inner corners, upper and lower lid (mesh indices)."""
@@ -30,6 +41,10 @@ BROW_TOP, CHIN = 10, 152
 
 EYE_SHUT, EYE_OPEN = 0.08, 0.30
 MOUTH_SHUT, MOUTH_OPEN = 0.02, 0.70
+IRIS_RADIUS = 0.4
+"""The radius an iris centre turns on, over the eye's corner-to-corner width: about 11-12 mm
+over 28-30 mm in adults."""
+GAZE_MIN_OPEN = 0.25
 FRONTAL_YAW_DEG = 30.0
 FRONTAL_PITCH_DEG = 30.0
 """Beyond these, the expression models' accuracy falls away. ``benchmarks.accuracy.pose`` on
@@ -45,6 +60,9 @@ class FaceGeometry:
     eyes_open: tuple[float, float]
     """The person's right eye, then left, as in the detector's ``eyes``."""
     mouth_open: float
+    gaze: tuple[float, float] | None = None
+    """Yaw and pitch in degrees of where the eyes point, relative to the camera like the pose;
+    None without the iris model."""
 
     @property
     def frontal(self) -> bool:
@@ -80,9 +98,37 @@ def _scale(ratio: float, shut: float, wide: float) -> float:
     return min(max((ratio - shut) / (wide - shut), 0.0), 1.0)
 
 
-def read_geometry(points: np.ndarray) -> FaceGeometry:
-    """Pose and openness from a mesh's (468, 3) points."""
+def _arcsine(ratio: float) -> float:
+    return math.degrees(math.asin(min(max(ratio, -1.0), 1.0)))
+
+
+def eye_turn(
+    points: np.ndarray, irises: np.ndarray, eyes_open: tuple[float, float] = (1.0, 1.0)
+) -> tuple[float, float] | None:
+    """Yaw and pitch in degrees of the eyes within the head, from the mesh and the iris model's
+    (2, 3, 2) iris centres and corners; None where both eyes are shut."""
+    turns = []
+    for (start, end), eye, openness in zip(EYE_CORNERS, irises, eyes_open, strict=True):
+        if openness < GAZE_MIN_OPEN:
+            continue
+        radius = IRIS_RADIUS * float(np.linalg.norm(points[end] - points[start]))
+        iris, a, b = eye.astype(np.float64)
+        along = _unit(b - a)
+        offset = iris - (a + b) / 2
+        down = float(offset[1] * along[0] - offset[0] * along[1])
+        if radius > 0:
+            turns.append((_arcsine(float(offset @ along) / radius), _arcsine(-down / radius)))
+    if not turns:
+        return None
+    yaw, pitch = np.mean(turns, axis=0)
+    return float(yaw), float(pitch)
+
+
+def read_geometry(points: np.ndarray, irises: np.ndarray | None = None) -> FaceGeometry:
+    """Pose and openness from a mesh's (468, 3) points, and gaze where the irises are given."""
     yaw, pitch, roll = head_pose(points)
     right, left = (_scale(_openness(points, e), EYE_SHUT, EYE_OPEN) for e in (RIGHT_EYE, LEFT_EYE))
     mouth = _scale(_openness(points, MOUTH), MOUTH_SHUT, MOUTH_OPEN)
-    return FaceGeometry(yaw, pitch, roll, (right, left), mouth)
+    turn = eye_turn(points, irises, (right, left)) if irises is not None else None
+    gaze = (yaw + turn[0], pitch + turn[1]) if turn is not None else None
+    return FaceGeometry(yaw, pitch, roll, (right, left), mouth, gaze)

@@ -13,31 +13,22 @@ and the face keeps its label without pose.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from stream.checksum import verified_file
-from stream.codes.delegates import litert, quiet_native_stderr
 from stream.errors import ModelError
 from stream.faces.crop import face_matrix
 from stream.faces.detector import Detection
+from stream.faces.iris import IrisModel
+from stream.faces.landmark_model import invoke_on_patch, open_landmark_model
 
-LANDMARKS_SCHEMA = "emostream.landmarks/1"
 INPUT_SIZE = 192
 POINTS = 468
 ROI_SCALE = 1.5
 MIN_PRESENCE = 0.5
-
-
-def default_landmarks_dir() -> Path:
-    """``$EMOSTREAM_LANDMARK_MODELS``, else ``models/landmarks/`` shipped beside the packages."""
-    env = os.environ.get("EMOSTREAM_LANDMARK_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models" / "landmarks"
 
 
 @dataclass(frozen=True)
@@ -46,23 +37,21 @@ class Mesh:
 
     points: np.ndarray
     presence: float
+    irises: np.ndarray | None = None
+    """With gaze on, (2, 3, 2): each eye's iris centre and corners from the iris model, (x, y)
+    in frame pixels, the person's right eye first (:meth:`stream.faces.iris.IrisModel.run`)."""
 
 
 class FaceMesh:
-    """One interpreter of the face-mesh model; not thread-safe, one per recognizer."""
+    """One interpreter of the face-mesh model; not thread-safe, one per recognizer.
 
-    def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
-        path = verified_file(
-            folder or default_landmarks_dir(), "mesh", LANDMARKS_SCHEMA, "face mesh"
-        )
-        try:
-            with quiet_native_stderr():
-                self._interpreter: Any = litert.Interpreter(
-                    model_path=str(path), num_threads=threads
-                )
-                self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelError(f"{path} is not a model LiteRT can load: {exc}") from None
+    With ``gaze``, the iris model (:mod:`stream.faces.iris`) also runs on both eyes of every
+    mesh, and the mesh carries the irises' centres and the eyes' corners.
+    """
+
+    def __init__(self, folder: Path | None = None, threads: int = 1, gaze: bool = False) -> None:
+        path, self._interpreter = open_landmark_model(folder, "mesh", "face mesh", threads)
+        self.iris = IrisModel(folder, threads) if gaze else None
         (source,) = self._interpreter.get_input_details()
         details = self._interpreter.get_output_details()
         outputs = {int(np.prod(d["shape"])): d["index"] for d in details}
@@ -77,13 +66,9 @@ class FaceMesh:
         """The mesh of one detected face in a BGR frame, or None where the model sees no face."""
         height, width = bgr.shape[:2]
         matrix = face_matrix(det, width, height, ROI_SCALE, INPUT_SIZE)
-        patch = cv2.warpAffine(
-            bgr, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-        )  # fmt: skip
-        rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        self._interpreter.set_tensor(self._input, rgb[np.newaxis])
-        self._interpreter.invoke()
+        invoke_on_patch(
+            self._interpreter, self._input, bgr, matrix, INPUT_SIZE, cv2.BORDER_CONSTANT
+        )
         logit = float(self._interpreter.get_tensor(self._presence).reshape(()))
         presence = 1.0 / (1.0 + math.exp(-logit))
         if presence < MIN_PRESENCE:
@@ -93,4 +78,5 @@ class FaceMesh:
         xy = raw[:, :2] @ inverse[:, :2].T + inverse[:, 2]
         scale = math.hypot(inverse[0, 0], inverse[0, 1])
         points = np.column_stack([xy, raw[:, 2] * scale]).astype(np.float32)
-        return Mesh(points, presence)
+        irises = self.iris.run(bgr, points) if self.iris is not None else None
+        return Mesh(points, presence, irises)

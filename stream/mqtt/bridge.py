@@ -39,7 +39,8 @@ def summarise(payload: dict[str, Any]) -> dict[str, Any]:
     }
     dominant = max(mean, key=mean.__getitem__) if mean else NO_FACE
     poses = [
-        {"id": f["id"], **f["pose"]} | {k: f.get(k) for k in ("eyes_open", "mouth_open", "frontal")}
+        {"id": f["id"], **f["pose"]}
+        | {k: f.get(k) for k in ("eyes_open", "mouth_open", "frontal", "gaze")}
         for f in faces
         if isinstance(f.get("pose"), dict)
     ]

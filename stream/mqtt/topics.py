@@ -17,13 +17,14 @@ With the default prefix ``emostream`` (``--prefix``) and Home Assistant's discov
         {"camera": "lobby", "faces": 2, "dominant": "happy", "confidence": 0.71,
          "probs": {"angry": 0.02, ...}, "looking": 1,
          "poses": [{"id": 3, "yaw": 12.5, "pitch": -4.0, "roll": 2.1, "eyes_open": [0.9, 0.8],
-                    "mouth_open": 0.1, "frontal": true}, ...],
+                    "mouth_open": 0.1, "frontal": true, "gaze": null}, ...],
          "frame": 4211, "updated_at": 1732430000.12}
 
     ``dominant`` is the expression with the highest probability averaged over the faces in the
     frame (``"none"`` with no face, ``confidence`` then 0), ``probs`` that average, and
     ``updated_at`` the frame's capture time (Unix seconds). ``looking`` counts the faces the face
-    mesh reads as frontal and ``poses`` gives each face's reading (both from schema 1.1 frames;
+    mesh reads as frontal and ``poses`` gives each face's reading, with ``gaze`` (yaw and pitch)
+    where the camera runs ``--gaze`` (both from schema 1.1 frames;
     ``looking`` is null and ``poses`` empty when the pipeline runs ``--landmarks off``). Home
     Assistant shows all of them as the sensors' attributes.
 ``emostream/<camera>/event`` (QoS 1, not retained)

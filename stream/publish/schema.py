@@ -8,14 +8,14 @@ Each message is two ZeroMQ frames, ``[topic, payload]``:
 - topic ``emostream/<camera-id>/preview`` (only with ``--preview-fps``) carries an annotated JPEG
   of a frame, raw bytes rather than JSON, at a low rate for dashboards.
 
-The payload is UTF-8 JSON with a ``schema`` field (``emostream.frame/1.1`` or
+The payload is UTF-8 JSON with a ``schema`` field (``emostream.frame/1.2`` or
 ``emostream.stats/1``). A reader accepts any message whose schema name matches and whose major
 version it knows, and ignores fields it does not know, so new optional fields never break old
 subscribers.
 
 Frame payload::
 
-    {"schema": "emostream.frame/1.1", "camera": "lobby", "frame": 42,
+    {"schema": "emostream.frame/1.2", "camera": "lobby", "frame": 42,
      "captured_at": 1732430000.12, "published_at": 1732430000.15,   # Unix seconds
      "image": {"width": 640, "height": 360},
      "faces": [{"id": 3, "box": [x, y, w, h],                         # normalised 0..1
@@ -26,6 +26,7 @@ Frame payload::
                 "pose": {"yaw": 12.5, "pitch": -4.0, "roll": 2.1},     # degrees, see below
                 "eyes_open": [0.93, 0.88], "mouth_open": 0.12,         # 0 shut .. 1 wide open
                 "frontal": true,
+                "gaze": {"yaw": 3.0, "pitch": -6.5},                   # degrees, with --gaze
                 "code": [12, -7, ...],                                 # int8, with --send-codes
                 "mesh": [[x, y, z], ...]}],                            # 468 points, --send-mesh
      "latency_ms": {"capture": 1.2, "detect": 6.1, "crop": 0.3, "encode": 0.9, "head": 0.1,
@@ -39,6 +40,11 @@ face. ``yaw`` is positive when the face turns towards the image's right (the per
 the pose range where the expression models are trusted, and such a face is ``uncertain``. All
 four are ``null`` when the mesh is off (``--landmarks off``) or saw no face. ``mesh`` is
 normalised like ``box``, with z (depth, smaller is nearer) on x's scale.
+
+Version 1.2 added ``gaze``: where the eyes point, yaw and pitch in degrees relative to the camera
+with the pose's signs (0, 0: at the camera), read with ``--gaze`` from MediaPipe's iris model at
+each face-mesh reading. It is ``null`` without ``--gaze``, where the mesh saw no face, or where
+both eyes are shut.
 
 Stats payload::
 
@@ -60,7 +66,7 @@ import json
 import math
 from typing import Any
 
-FRAME_SCHEMA = "emostream.frame/1.1"
+FRAME_SCHEMA = "emostream.frame/1.2"
 STATS_SCHEMA = "emostream.stats/1"
 TOPIC_PREFIX = "emostream/"
 STATS_SUFFIX = "/stats"
@@ -133,7 +139,7 @@ def _check_face(face: Any, i: int) -> None:
 
 
 def _check_landmarks(face: dict[str, Any], i: int) -> None:
-    """The 1.1 fields, where present and not null (a 1.0 publisher sends none of them)."""
+    """The 1.1 and 1.2 fields, where present and not null (older publishers send none)."""
     pose = face.get("pose")
     if pose is not None:
         if not isinstance(pose, dict):
@@ -150,6 +156,12 @@ def _check_landmarks(face: dict[str, Any], i: int) -> None:
         _number(face["mouth_open"], f"faces[{i}].mouth_open")
     if face.get("frontal") is not None and not isinstance(face["frontal"], bool):
         raise MessageError(f"faces[{i}].frontal must be true, false or null")
+    gaze = face.get("gaze")
+    if gaze is not None:
+        if not isinstance(gaze, dict):
+            raise MessageError(f"faces[{i}].gaze must be an object of yaw and pitch")
+        for angle in ("yaw", "pitch"):
+            _number(gaze.get(angle), f"faces[{i}].gaze.{angle}")
 
 
 def decode(topic: bytes, payload: bytes) -> dict[str, Any]:

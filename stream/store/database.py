@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stream.errors import EmostreamError, first_line
-from stream.store.schema import MESH_COLUMNS, MIGRATIONS, SCHEMA_VERSION, TABLES
+from stream.store.schema import MIGRATIONS, READING_COLUMNS, SCHEMA_VERSION, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,10 @@ class Minute:
         return cls(frames, faces, labels, (mean or 0.0) * faces, drops)
 
 
-MeshValues = tuple[
-    float | None, float | None, float | None, float | None, float | None, float | None, int | None
-]
-"""yaw, pitch, roll, eye_right, eye_left, mouth, frontal: a face row's face-mesh columns."""
+Number = float | None
+MeshValues = tuple[Number, Number, Number, Number, Number, Number, int | None, Number, Number]
+"""yaw, pitch, roll, eye_right, eye_left, mouth, frontal, gaze_yaw, gaze_pitch: a face row's
+columns from the face mesh and the iris model (:data:`stream.store.schema.READING_COLUMNS`)."""
 FaceRow = tuple[str, float, int, int, str, float, str, float | None, *MeshValues]
 
 
@@ -174,8 +174,8 @@ class Store:
                 cursor.executemany(
                     self._sql(
                         "INSERT INTO faces (camera, time, frame, track, label, confidence, "
-                        f"probs, quality, {', '.join(MESH_COLUMNS)}) "
-                        f"VALUES ({', '.join('?' * (8 + len(MESH_COLUMNS)))})"
+                        f"probs, quality, {', '.join(READING_COLUMNS)}) "
+                        f"VALUES ({', '.join('?' * (8 + len(READING_COLUMNS)))})"
                     ),
                     faces,
                 )

@@ -27,11 +27,15 @@ log = logging.getLogger(__name__)
 
 
 def mesh_values(face: dict[str, Any]) -> MeshValues:
-    """A face's face-mesh columns; NULLs from a publisher without the mesh (or schema 1.0)."""
+    """A face's face-mesh and gaze columns; NULLs from a publisher without them (schema 1.0,
+    ``--landmarks off``, no ``--gaze``)."""
     pose = face.get("pose")
     eyes = face.get("eyes_open")
+    gaze = face.get("gaze")
     if not isinstance(pose, dict):
         pose = {}
+    if not isinstance(gaze, dict):
+        gaze = {}
     if not isinstance(eyes, list):
         eyes = [None, None]
     frontal = face.get("frontal")
@@ -43,6 +47,7 @@ def mesh_values(face: dict[str, Any]) -> MeshValues:
         number(pose.get("yaw")), number(pose.get("pitch")), number(pose.get("roll")),
         number(eyes[0]), number(eyes[1]), number(face.get("mouth_open")),
         int(frontal) if isinstance(frontal, bool) else None,
+        number(gaze.get("yaw")), number(gaze.get("pitch")),
     )  # fmt: skip
 
 

@@ -1,16 +1,19 @@
-"""The history store's schema, documented once; version 2. SQLite and PostgreSQL share it.
+"""The history store's schema, documented once; version 3. SQLite and PostgreSQL share it.
 
 ``meta``
-    ``key``, ``value``: ``schema_version`` is ``2``. A version-1 store is migrated when ``record``
-    opens it (:data:`MIGRATIONS` adds the columns, its rows keep NULL there); a store of a later
-    version is refused with one line instead of being written in a shape it does not expect.
+    ``key``, ``value``: ``schema_version`` is ``3``. A store of an older version is migrated
+    when ``record`` opens it (:data:`MIGRATIONS` adds the columns, its rows keep NULL there); a
+    store of a later version is refused with one line instead of being written in a shape it
+    does not expect.
 ``faces``
     One row per face result: ``camera``, ``time`` (capture time, Unix seconds), ``frame``,
     ``track``, ``label``, ``confidence``, ``probs`` (JSON object label → probability),
     ``quality``; from version 2 the face mesh's ``yaw``, ``pitch``, ``roll`` (degrees),
     ``eye_right``, ``eye_left``, ``mouth`` (openness 0..1) and ``frontal`` (1 or 0), NULL where
-    the pipeline ran without the mesh. They are kept so that a label can be judged later (one
-    read from a face turned away is not trusted) and attention counted over time. Indexed on
+    the pipeline ran without the mesh; from version 3 ``gaze_yaw`` and ``gaze_pitch`` (degrees,
+    where the eyes point), NULL unless the pipeline ran ``--gaze``. They are kept so that a
+    label can be judged later (one read from a face turned away is not trusted) and attention
+    counted over time. Indexed on
     ``(camera, time)``, the order every history query reads it in.
 ``minutes``
     One row per camera per minute (``minute``: Unix seconds at the start of the minute):
@@ -26,8 +29,11 @@ person only by the camera, the time and the track.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MESH_COLUMNS = ("yaw", "pitch", "roll", "eye_right", "eye_left", "mouth", "frontal")
+GAZE_COLUMNS = ("gaze_yaw", "gaze_pitch")
+READING_COLUMNS = MESH_COLUMNS + GAZE_COLUMNS
+"""A face row's columns after its label: what the face mesh and the iris model read."""
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -36,7 +42,8 @@ TABLES = (
     " track BIGINT NOT NULL, label TEXT NOT NULL, confidence DOUBLE PRECISION NOT NULL,"
     " probs TEXT NOT NULL, quality DOUBLE PRECISION, yaw DOUBLE PRECISION,"
     " pitch DOUBLE PRECISION, roll DOUBLE PRECISION, eye_right DOUBLE PRECISION,"
-    " eye_left DOUBLE PRECISION, mouth DOUBLE PRECISION, frontal SMALLINT)",
+    " eye_left DOUBLE PRECISION, mouth DOUBLE PRECISION, frontal SMALLINT,"
+    " gaze_yaw DOUBLE PRECISION, gaze_pitch DOUBLE PRECISION)",
     "CREATE INDEX IF NOT EXISTS faces_camera_time ON faces (camera, time)",
     "CREATE TABLE IF NOT EXISTS minutes ("
     " camera TEXT NOT NULL, minute BIGINT NOT NULL, frames BIGINT NOT NULL,"
@@ -50,5 +57,6 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         + ("SMALLINT" if name == "frontal" else "DOUBLE PRECISION")
         for name in MESH_COLUMNS
     ),
+    2: tuple(f"ALTER TABLE faces ADD COLUMN {name} DOUBLE PRECISION" for name in GAZE_COLUMNS),
 }
 """What takes a store from the version named to the next."""

@@ -298,11 +298,14 @@ class FaceView {
     this.conf = head.appendChild(el("span", "face-conf"));
     this.uncertain = head.appendChild(el("span", "tag", "uncertain"));
     // The face mesh's reading (schema 1.1): a dot that moves as the head turns, where the face
-    // looks, and its eyes and mouth. Hidden when the pipeline runs without the mesh.
+    // looks, and its eyes and mouth; with --gaze (1.2) a smaller dot and text for where the
+    // eyes point. Hidden when the pipeline runs without the mesh.
     this.mesh = this.root.appendChild(el("div", "face-mesh"));
     const dial = this.mesh.appendChild(el("span", "pose-dial"));
     this.poseDot = dial.appendChild(el("span", "pose-dot"));
+    this.gazeDot = dial.appendChild(el("span", "gaze-dot"));
     this.looking = this.mesh.appendChild(el("span", "looking"));
+    this.gaze = this.mesh.appendChild(el("span", "gaze"));
     this.openness = this.mesh.appendChild(el("span", "openness"));
     this.bars = this.root.appendChild(el("div", "bars"));
     this.barViews = new Map();
@@ -341,6 +344,14 @@ class FaceView {
     const clamp = (v) => Math.max(-1, Math.min(1, v / 60));
     this.poseDot.style.left = `${50 + 40 * clamp(pose.yaw)}%`;
     this.poseDot.style.top = `${50 - 40 * clamp(pose.pitch)}%`;
+    const gaze = face.gaze;
+    this.gazeDot.hidden = this.gaze.hidden = !gaze;
+    if (gaze) {
+      this.gazeDot.style.left = `${50 + 40 * clamp(gaze.yaw)}%`;
+      this.gazeDot.style.top = `${50 - 40 * clamp(gaze.pitch)}%`;
+      const signed = (v) => `${v >= 0 ? "+" : ""}${Math.round(v)}°`;
+      this.gaze.textContent = `gaze ${signed(gaze.yaw)} ${signed(gaze.pitch)}`;
+    }
     this.mesh.dataset.yaw = String(pose.yaw);
     this.mesh.dataset.pitch = String(pose.pitch);
     this.mesh.dataset.roll = String(pose.roll);
