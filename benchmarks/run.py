@@ -37,6 +37,7 @@ BENCHMARKS = {
     "family": "benchmarks.accuracy.family",
     "mirror": "benchmarks.accuracy.mirror_video",
     "pose": "benchmarks.accuracy.pose",
+    "gaze": "benchmarks.accuracy.gaze",
 }
 
 

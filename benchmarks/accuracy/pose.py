@@ -12,11 +12,8 @@ accuracy falls clearly below its frontal figure; the model card quotes this tabl
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +21,8 @@ import cv2
 import numpy as np
 
 from benchmarks.accuracy.family import DATA, _confusion, _member_probs, load_val
-from benchmarks.common.context import ROOT, BenchContext
+from benchmarks.common import standalone
+from benchmarks.common.context import BenchContext
 from benchmarks.common.report import Section, Table
 from stream.accuracy import balanced_accuracy
 from stream.faces.detector import Detection
@@ -99,14 +97,7 @@ def run(ctx: BenchContext) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.pose", description=TITLE)
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    tables, notes = measure(args.shared)
-    command = shlex.join(["python", "-m", "benchmarks.accuracy.pose", *(argv or sys.argv[1:])])
-    print(Section(NAME, TITLE, command, tables=tables, notes=notes).markdown())
-    return 0
+    return standalone.main("benchmarks.accuracy.pose", NAME, TITLE, measure, argv)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,8 @@ GAZE_MIN_OPEN = 0.25
 FRONTAL_YAW_DEG = 30.0
 FRONTAL_PITCH_DEG = 30.0
 """Beyond these, the expression models' accuracy falls away. ``benchmarks.accuracy.pose`` on
-FER2013 val, for ``nano``: 80-81 % (balanced 0.64-0.68) up to 30° of yaw, 73 % (0.57) from 30° to
-40°; 78-83 % up to 30° of pitch, 64 % (0.57) beyond. The model card has the table."""
+FER2013 val, for ``nano`` (2026-12-05): 79-83 % up to 30° of yaw, 75 % from 30° to 40°; 80-83 %
+up to 30° of pitch, 68 % beyond. The model card has the table."""
 
 
 @dataclass(frozen=True)
