@@ -4,7 +4,8 @@
 depthwise-separable networks, distilled from the tiny ``base``: ``nano`` from its run folder,
 ``small`` from its exported member folder, as a later session distils from a committed member
 whose run is gone with its machine; ``taught`` is nano's design distilled from a CSV of teacher
-probabilities, as the members learn from ``../shared/datasets/fer2013/teacher.csv``. Each is
+probabilities, as the members learn from ``../shared/datasets/fer2013/teacher.csv``, with the
+folder labels' share of the targets chosen on the holdout too. Each is
 fitted, exported as full int8 (the export's Edge TPU op check passes or it fails), evaluated,
 calibrated, reported, and loaded by ``ai_edge_litert`` through the runtime.
 """
@@ -64,7 +65,8 @@ def member_config(root: Path, base_config: str, name: str, teacher: Path | None)
     text = base_config.replace(
         "holdout_fraction = 0.2",
         f'holdout_fraction = 0.2\nlabels = "ferplus"\nvotes = "{root}/votes.csv"\n'
-        f'val_duplicates = "{root}/val-in-train.txt"',
+        f'val_duplicates = "{root}/val-in-train.txt"'
+        + ("\nfolder_weights = [0.0, 0.5]" if name == "taught" else ""),
     )
     text = text.replace(
         "filters = [4, 8]\nconvs_per_block = [1, 1]\n", "\n".join(MEMBERS[name]) + "\n"
@@ -223,13 +225,25 @@ def test_the_teacher_config_builds_a_resnet_sized_residual_network() -> None:
 
 
 @pytest.mark.slow
-def test_the_holdout_chooses_the_teacher_weight(family: Path) -> None:
+def test_the_holdout_chooses_the_teacher_and_folder_label_weights(family: Path) -> None:
     metrics = json.loads((family / "runs" / "taught" / "metrics.json").read_text())
-    assert metrics["distill_weight"] in (0.3, 0.7)
-    assert set(metrics["class_weight_holdout"]) == {"0.0/0.3", "0.0/0.7", "0.5/0.3", "0.5/0.7"}
+    assert metrics["distill_weight"] in (0.3, 0.7) and metrics["folder_weight"] in (0.0, 0.5)
+    assert set(metrics["class_weight_holdout"]) == {
+        f"{power}/{teacher}/{folder}"
+        for power in (0.0, 0.5)
+        for teacher in (0.3, 0.7)
+        for folder in (0.0, 0.5)
+    }
     best = max(metrics["class_weight_holdout"].values())
-    chosen = f"{metrics['class_weight_power']}/{metrics['distill_weight']}"
+    chosen = (
+        f"{metrics['class_weight_power']}/{metrics['distill_weight']}/{metrics['folder_weight']}"
+    )
     assert metrics["class_weight_holdout"][chosen] == best
+    card = (family / "models" / "taught" / "MODEL_CARD.md").read_text()
+    assert (
+        f"{metrics['folder_weight']} of each target given to the face's FER2013 folder label "
+        "(of 0.0, 0.5)"
+    ) in card
     plain = json.loads((family / "runs" / "base" / "metrics.json").read_text())
     assert plain["distill_weight"] is None and set(plain["class_weight_holdout"]) == {
         "0.0/None",

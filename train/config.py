@@ -37,6 +37,13 @@ class DataConfig:
     labels: str = "fer2013"
     votes: str = "../shared/datasets/fer2013/ferplus.csv"
     val_duplicates: str = "../shared/datasets/fer2013/val-in-train.txt"
+    folder_weights: tuple[float, ...] = ()
+    """With ``labels = "ferplus"``: shares of every target given to the face's folder label,
+    FER2013's single annotator, beside the crowd's vote shares (and a teacher's probabilities).
+    The crowd calls a mild or posed anger, fear or sadness "neutral" where the folder label keeps
+    the expression the image was found for, and models fitted to the crowd alone miss those
+    expressions on posed faces. Each weight is tried on the frozen codes; the best by the holdout
+    objective fine-tunes. Empty: the folder labels are not learnt from."""
     max_faces: int = 0
     """At most this many training faces (and a fifth as many val faces), sampled per class with
     the seed: for smoke runs that check a set-up in minutes. 0: every face."""
@@ -177,6 +184,12 @@ def load_config(path: str | Path) -> TrainConfig:
     for weight in (config.distill.weight, *config.distill.weights):
         if not 0.0 <= weight <= 1.0:
             raise ConfigError(f"distill weights must be between 0 and 1, not {weight}")
+    for weight in config.data.folder_weights:
+        if not 0.0 <= weight <= 1.0:
+            raise ConfigError(f"data.folder_weights must be between 0 and 1, not {weight}")
+    if config.data.folder_weights and config.data.labels != "ferplus":
+        raise ConfigError('data.folder_weights needs labels = "ferplus": it blends folder labels '
+                          "into the crowd's vote shares")  # fmt: skip
     _check_choice("finetune.optimizer", config.finetune.optimizer, OPTIMIZERS)
     return config
 

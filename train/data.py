@@ -43,6 +43,9 @@ class FaceSet:
     sources: list[str] = field(default_factory=list)
     targets: np.ndarray | None = None
     votes: np.ndarray | None = None
+    folder: np.ndarray | None = None
+    """Where ``labels`` come from the votes: each face's folder label, which
+    ``[data] folder_weights`` blends into the targets."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -57,6 +60,7 @@ class FaceSet:
             [self.sources[i] for i in index] if self.sources else [],
             None if self.targets is None else self.targets[index],
             None if self.votes is None else self.votes[index],
+            None if self.folder is None else self.folder[index],
         )
 
     def names(self, root: str | Path) -> list[str]:

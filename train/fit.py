@@ -66,13 +66,19 @@ class Splits:
     """A teacher's probabilities for each training face (``[distill]``), blended into the
     targets at the weight the holdout chooses (:func:`blended`)."""
 
-    def blended(self, weight: float | None) -> FaceSet:
-        """The training faces with targets (1 − weight) × their own + weight × the teacher's."""
+    def blended(self, weight: float | None, folder_weight: float = 0.0) -> FaceSet:
+        """The training faces with targets (1 − weight) × their own + weight × the teacher's,
+        then ``folder_weight`` of each target given to the face's folder label."""
         t = self.train
-        if self.teacher is None or weight is None:
-            return t
-        targets = (1 - weight) * t.training_targets() + weight * self.teacher
-        return FaceSet(t.images, t.labels, t.skipped, t.sources, targets, t.votes)
+        targets = t.training_targets()
+        if self.teacher is not None and weight is not None:
+            targets = (1 - weight) * targets + weight * self.teacher
+        if folder_weight:
+            if t.folder is None:
+                raise ValueError("folder labels are blended only into FER+ vote shares")
+            one_hot = np.eye(len(LABELS), dtype=np.float32)[t.folder]
+            targets = (1 - folder_weight) * targets + folder_weight * one_hot
+        return FaceSet(t.images, t.labels, t.skipped, t.sources, targets, t.votes, t.folder)
 
 
 class RunDir:
@@ -138,7 +144,14 @@ def _with_votes(
     keep = usable(counts)
     shares = distributions(counts[keep])
     learn = data.subset(keep)
-    learn = FaceSet(learn.images, shares.argmax(axis=1), data.skipped, learn.sources, shares)
+    learn = FaceSet(
+        learn.images,
+        shares.argmax(axis=1),
+        data.skipped,
+        learn.sources,
+        shares,
+        folder=learn.labels,
+    )
     left_out = int((~keep).sum())
     log.info("FER+ votes: learning from %d faces, %d left out", len(learn), left_out)
     if val is not None:
@@ -324,19 +337,23 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
     blends: tuple[float | None, ...] = (
         (d.weights or (d.weight,)) if splits.teacher is not None else (None,)
     )
+    folders = cfg.data.folder_weights or (0.0,)
     fitted = {
-        (power, blend): _fit_head(cfg, codes, splits, power, blend, verbose)
+        (power, blend, folder): _fit_head(cfg, codes, splits, power, blend, folder, verbose)
         for power in powers
         for blend in blends
+        for folder in folders
     }
     scores = {choice: score for choice, (_, _, score) in fitted.items()}
-    power, blend = max(fitted, key=lambda choice: scores[choice])
-    head, history, _ = fitted[(power, blend)]
+    power, blend, folder = max(fitted, key=lambda choice: scores[choice])
+    head, history, _ = fitted[(power, blend, folder)]
     if len(fitted) > 1:
         log.info(
-            "head: class-weight power %s, teacher weight %s are best on the holdout (%s)",
+            "head: class-weight power %s, teacher weight %s, folder-label weight %s are best on "
+            "the holdout (%s)",
             power,
             blend,
+            folder,
             scores,
         )
     head.save(run.model("head_frozen"))
@@ -344,8 +361,14 @@ def train_head(cfg: TrainConfig, run: RunDir, splits: Splits, verbose: int) -> N
         head=_history_lists(history),
         class_weight_power=power,
         distill_weight=blend,
-        class_weight_holdout={f"{p}/{b}": a for (p, b), a in scores.items()},
+        folder_weight=folder,
+        class_weight_holdout={_choice_key(*choice, cfg): a for choice, a in scores.items()},
     )
+
+
+def _choice_key(power: float, blend: float | None, folder: float, cfg: TrainConfig) -> str:
+    """``power/teacher weight``, with ``/folder-label weight`` where the config tries some."""
+    return f"{power}/{blend}" + (f"/{folder}" if cfg.data.folder_weights else "")
 
 
 def _fit_head(
@@ -354,10 +377,12 @@ def _fit_head(
     splits: Splits,
     power: float,
     blend: float | None,
+    folder: float,
     verbose: int,
 ) -> tuple[keras.Model, keras.callbacks.History, float]:
     """A head on frozen codes with class weights raised to ``power``, fitted to targets with the
-    teacher blended in at ``blend``; its holdout objective."""
+    teacher blended in at ``blend`` and the folder labels at ``folder``; its holdout
+    objective."""
     h = cfg.head
     keras.utils.set_random_seed(cfg.seed)
     head = build_head(cfg.model)
@@ -369,7 +394,7 @@ def _fit_head(
     weights = class_weights(splits.train.labels, power)[splits.train.labels]
     history = head.fit(
         codes["train"],
-        splits.blended(blend).training_targets(),
+        splits.blended(blend, folder).training_targets(),
         sample_weight=weights,
         validation_data=(codes["holdout"], splits.holdout.training_targets()),
         batch_size=h.batch_size,
@@ -466,13 +491,14 @@ def finetune(
     power = chosen.get("class_weight_power", f.class_weight_power)
     weights = class_weights(splits.train.labels, power)
     blend = chosen.get("distill_weight", cfg.distill.weight) if splits.teacher is not None else None
+    folder = chosen.get("folder_weight") or 0.0
     log.info("class weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
     best = run.path("finetune_best.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(
         str(best), "val_objective", save_best_only=True, save_weights_only=True, mode="max"
     )
     joint.fit(
-        FaceBatches(splits.blended(blend), cfg, f.batch_size, "joint", weights),
+        FaceBatches(splits.blended(blend, folder), cfg, f.batch_size, "joint", weights),
         validation_data=_eval_data(splits.holdout),
         validation_batch_size=512,
         epochs=f.epochs,

@@ -259,12 +259,13 @@ Codes are the {cfg.model.code_size}-d output of the pre-trained (not fine-tuned)
    pre-trained {cfg.pretrain.epochs} epochs on MSE reconstruction of augmented faces
    (flip, shift {cfg.augment.shift}, rotation ±{cfg.augment.rotation_deg}°,
    zoom {cfg.augment.zoom}, brightness {cfg.augment.brightness}, contrast {cfg.augment.contrast}).
-2. Dense head ({cfg.model.head_units} units, dropout {cfg.model.head_dropout}) on the frozen codes.
+2. Dense head ({cfg.model.head_units} units, dropout {cfg.model.head_dropout}) on the frozen codes,
+   fitted to {_targets_text(cfg, metrics)}.
 3. Joint fine-tuning {cfg.finetune.epochs} epochs ({_optimizer_text(cfg)}, cosine schedule,
-   warm-up): cross-entropy (label smoothing {cfg.finetune.label_smoothing}) plus
-   {cfg.finetune.recon_weight} × reconstruction MSE so the decoder stays meaningful; class weights
-   (inverse frequency)^{cfg.finetune.class_weight_power} for the rare classes
-   (disgust).{_erasing_text(cfg)}{_self_distill_text(cfg)}
+   warm-up) on the same targets: cross-entropy (label smoothing {cfg.finetune.label_smoothing})
+   plus {cfg.finetune.recon_weight} × reconstruction MSE so the decoder stays meaningful; class
+   weights (inverse frequency)^{metrics.get("class_weight_power", cfg.finetune.class_weight_power)}
+   for the rare classes (disgust).{_erasing_text(cfg)}{_self_distill_text(cfg)}
 {_recalibration_text(metrics["recalibrate"])}
 
 Training computes in {_precision_text(cfg, metrics)}; export and the float figures
@@ -324,6 +325,28 @@ def _optimizer_text(cfg: TrainConfig) -> str:
     f = cfg.finetune
     name = f"SGD, Nesterov momentum {f.momentum}" if f.optimizer == "sgd" else "AdamW"
     return f"{name}, peak rate {f.learning_rate}, weight decay {f.weight_decay} on kernels"
+
+
+def _targets_text(cfg: TrainConfig, metrics: dict) -> str:
+    """What the probabilities learnt, with the blend weights the holdout chose among those tried."""
+    if cfg.data.labels != "ferplus":
+        return "the FER2013 folder labels, one-hot"
+    text = "the FER+ crowd's vote shares"
+    teacher = metrics.get("distill_weight")
+    if teacher is not None:
+        tried = cfg.distill.weights or (cfg.distill.weight,)
+        text += (
+            f", blended with the teacher's probabilities (`{cfg.distill.teacher}`) at weight "
+            f"{teacher} (of {', '.join(map(str, tried))})"
+        )
+    if cfg.data.folder_weights:
+        text += (
+            f", then {metrics.get('folder_weight') or 0.0} of each target given to the face's "
+            f"FER2013 folder label (of {', '.join(map(str, cfg.data.folder_weights))})"
+        )
+    if len(metrics.get("class_weight_holdout", {})) > 1:
+        text += "; each combination tried was scored on the holdout and the best kept"
+    return text
 
 
 def _self_distill_text(cfg: TrainConfig) -> str:

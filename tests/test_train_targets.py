@@ -1,0 +1,102 @@
+"""What training fits: the crowd's vote shares, blended with a teacher's probabilities and with
+the folder labels at the weights the holdout chooses; hand-made faces and a hand-made data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from tests.tiny_models import write_tiny_dataset
+from train.config import ConfigError, load_config
+from train.data import FaceSet
+from train.fit import Splits, load_splits
+from train.labels import LABEL_INDEX, LABELS
+from train.votes import VOTE_COLUMNS
+
+ANGRY, SAD, NEUTRAL = LABEL_INDEX["angry"], LABEL_INDEX["sad"], LABEL_INDEX["neutral"]
+
+
+def one_face_splits(folder: int | None, teacher: bool) -> Splits:
+    """One face the crowd calls 70 % neutral and 30 % angry, filed under ``folder``."""
+    shares = np.zeros((1, len(LABELS)), np.float32)
+    shares[0, [NEUTRAL, ANGRY]] = 0.7, 0.3
+    face = FaceSet(
+        np.zeros((1, 48, 48), np.uint8),
+        np.array([NEUTRAL]),
+        targets=shares,
+        folder=None if folder is None else np.array([folder]),
+    )
+    probs = np.eye(len(LABELS), dtype=np.float32)[[SAD]] if teacher else None
+    return Splits(face, face, None, teacher=probs)
+
+
+def test_the_folder_label_takes_its_share_after_the_teacher() -> None:
+    targets = one_face_splits(ANGRY, teacher=True).blended(0.5, 0.5).training_targets()[0]
+    expected = np.zeros(len(LABELS), np.float32)
+    # Half of (half the votes + half the teacher), then half the folder label.
+    expected[[NEUTRAL, ANGRY, SAD]] = 0.5 * 0.5 * 0.7, 0.5 * 0.5 * 0.3 + 0.5, 0.5 * 0.5
+    np.testing.assert_allclose(targets, expected, atol=1e-6)
+    assert targets.sum() == pytest.approx(1.0)
+
+
+def test_weight_zero_leaves_the_votes_and_no_teacher_means_votes_and_folder() -> None:
+    splits = one_face_splits(ANGRY, teacher=False)
+    np.testing.assert_allclose(
+        splits.blended(None, 0.0).training_targets(), splits.train.training_targets()
+    )
+    blended = splits.blended(None, 0.25).training_targets()[0]
+    assert blended[ANGRY] == pytest.approx(0.75 * 0.3 + 0.25)
+    assert blended[NEUTRAL] == pytest.approx(0.75 * 0.7)
+
+
+def test_folder_labels_need_votes_to_blend_into() -> None:
+    with pytest.raises(ValueError, match="FER\\+ vote shares"):
+        one_face_splits(None, teacher=False).blended(None, 0.5)
+
+
+def test_the_crowd_relabels_faces_and_each_keeps_its_folder_label(tmp_path: Path) -> None:
+    """Every face is filed under its folder but the crowd votes it neutral: ``labels`` follow the
+    crowd, ``folder`` the folder, row for row through the holdout split."""
+    config_text = write_tiny_dataset(tmp_path).read_text()
+    rows = ["split,file," + ",".join(VOTE_COLUMNS)]
+    neutral = ",".join("10" if c == "neutral" else "0" for c in VOTE_COLUMNS)
+    for split in ("train", "val"):
+        for path in sorted((tmp_path / split).rglob("*.png")):
+            rows.append(f"{split},{path.relative_to(tmp_path / split).as_posix()},{neutral}")
+    (tmp_path / "votes.csv").write_text("\n".join(rows) + "\n")
+    config = tmp_path / "votes.toml"
+    config.write_text(
+        config_text.replace(
+            "holdout_fraction = 0.2",
+            f'holdout_fraction = 0.2\nlabels = "ferplus"\nvotes = "{tmp_path}/votes.csv"\n'
+            "folder_weights = [0.0, 0.5]",
+        )
+    )
+    splits = load_splits(load_config(config))
+    for faces in (splits.train, splits.holdout):
+        assert faces.folder is not None and (faces.labels == NEUTRAL).all()
+        filed = [LABEL_INDEX[Path(source).parent.name] for source in faces.sources]
+        assert faces.folder.tolist() == filed
+    train = splits.train
+    assert train.folder is not None
+    targets = splits.blended(None, 0.5).training_targets()
+    filed_share = targets[np.arange(len(train)), train.folder]
+    np.testing.assert_allclose(filed_share[train.folder != NEUTRAL], 0.5)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("folder_weights = [0.5]", 'needs labels = "ferplus"'),
+        ('labels = "ferplus"\nfolder_weights = [1.5]', "between 0 and 1, not 1.5"),
+    ],
+)
+def test_bad_folder_weights_are_config_errors(tmp_path: Path, data: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(f"[data]\n{data}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(config)
