@@ -26,6 +26,7 @@ WRITES = {
     "accuracy.mirror_video": SECTION,
     "accuracy.pose": SECTION + " (`benchmarks.run --only pose`)",
     "accuracy.gaze": SECTION + " (`benchmarks.run --only gaze`)",
+    "accuracy.label_sources": SECTION,
     "accuracy.macs": "a Markdown table of M MACs per inference for each model file, on stdout",
     "deployment.install": SECTION + "; throw-away virtual environments in a scratch folder",
     "deployment.site": SECTION + "; a site file and a SQLite store in a scratch folder",
