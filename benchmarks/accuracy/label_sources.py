@@ -159,7 +159,7 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
 
         def both(confusion: np.ndarray) -> str:
             plain = np.trace(confusion) / confusion.sum()
-            return f"{plain:.1%} / {balanced_accuracy(confusion):.3f}"
+            return f"{100 * plain:.1f} % / {balanced_accuracy(confusion):.3f}"
 
         table.add(
             name, f"{objective_of(holdout):.3f}", both(holdout), both(on_val), both(on_ck),
