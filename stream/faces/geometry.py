@@ -48,8 +48,8 @@ GAZE_MIN_OPEN = 0.25
 FRONTAL_YAW_DEG = 30.0
 FRONTAL_PITCH_DEG = 30.0
 """Beyond these, the expression models' accuracy falls away. ``benchmarks.accuracy.pose`` on
-FER2013 val, for ``nano`` (2026-12-05): 79-83 % up to 30° of yaw, 75 % from 30° to 40°; 80-83 %
-up to 30° of pitch, 68 % beyond. The model card has the table."""
+FER2013 val, for ``nano`` (2026-12-06): 72-79 % up to 30° of yaw, 59 % from 30° to 40°; 72-78 %
+up to 30° of pitch, 64 % beyond. The model card has the table."""
 
 
 @dataclass(frozen=True)
