@@ -181,15 +181,19 @@ def load_config(path: str | Path) -> TrainConfig:
     _check_choice("precision", config.precision, PRECISIONS)
     _check_choice("data.labels", config.data.labels, LABEL_SOURCES)
     _check_choice("model.block", config.model.block, BLOCKS)
-    for weight in (config.distill.weight, *config.distill.weights):
-        if not 0.0 <= weight <= 1.0:
-            raise ConfigError(f"distill weights must be between 0 and 1, not {weight}")
-    for weight in config.data.folder_weights:
-        if not 0.0 <= weight <= 1.0:
-            raise ConfigError(f"data.folder_weights must be between 0 and 1, not {weight}")
+    shares = {
+        "distill weights": (config.distill.weight, *config.distill.weights),
+        "data.folder_weights": config.data.folder_weights,
+    }
+    for key, weights in shares.items():
+        for weight in weights:
+            if not 0.0 <= weight <= 1.0:
+                raise ConfigError(f"{key} must be between 0 and 1, not {weight}")
     if config.data.folder_weights and config.data.labels != "ferplus":
-        raise ConfigError('data.folder_weights needs labels = "ferplus": it blends folder labels '
-                          "into the crowd's vote shares")  # fmt: skip
+        raise ConfigError(
+            'data.folder_weights needs labels = "ferplus": it blends folder labels into the '
+            "crowd's vote shares"
+        )
     _check_choice("finetune.optimizer", config.finetune.optimizer, OPTIMIZERS)
     return config
 

@@ -77,6 +77,13 @@ class FaceSet:
         return {name: int((self.labels == i).sum()) for i, name in enumerate(LABELS)}
 
 
+def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
+    """Inverse-frequency weights raised to ``power`` (0: none, 1: fully balanced), mean 1."""
+    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
+    weights = (counts.max() / np.maximum(counts, 1)) ** power
+    return (weights / (weights * counts).sum() * counts.sum()).astype(np.float32)
+
+
 def _to_face(image: np.ndarray, size: int) -> np.ndarray:
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

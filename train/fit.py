@@ -31,7 +31,7 @@ import numpy as np
 from train.augment import augment_batch, build_augmenter, degrade_batch, erase_batch
 from train.batchnorm import recompute_batch_norm
 from train.config import ConfigError, FinetuneConfig, TrainConfig, dump_config, load_config
-from train.data import DataError, FaceSet, load_faces, stratified_split
+from train.data import DataError, FaceSet, class_weights, load_faces, stratified_split
 from train.labels import LABELS
 from train.model import (
     build_autoencoder,
@@ -174,13 +174,6 @@ def float_probs(
         mirrored = head.predict(encoder.predict(x[:, :, ::-1], verbose=0), verbose=0)
         probs = (probs + mirrored) / 2
     return probs
-
-
-def class_weights(labels: np.ndarray, power: float) -> np.ndarray:
-    """Inverse-frequency weights raised to ``power`` (0: none, 1: fully balanced), mean 1."""
-    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
-    weights = (counts.max() / np.maximum(counts, 1)) ** power
-    return (weights / (weights * counts).sum() * counts.sum()).astype(np.float32)
 
 
 class FaceBatches(keras.utils.PyDataset):

@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from scipy.optimize import minimize
 
-from benchmarks.common.context import FAMILY, ROOT
-from benchmarks.common.report import Section, Table
+from benchmarks.common import standalone
+from benchmarks.common.context import FAMILY
+from benchmarks.common.report import Table
 from stream.accuracy import balanced_accuracy, class_recall
-from stream.evaluate import load_labelled_images
+from stream.evaluate import load_labelled_images, read_image, to_face
 from stream.models import Models, load_models
-from train.data import load_folder
+from train.data import class_weights, load_folder
 from train.labels import LABEL_INDEX, LABELS
 from train.scores import objective_of
 from train.teacher import load_teacher_csv
@@ -69,10 +67,8 @@ def _codes(models: Models, faces: np.ndarray) -> np.ndarray:
 
 def _fit(codes: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Softmax regression on soft targets (weights (d + 1, 7), bias last), L-BFGS."""
-    counts = np.bincount(targets.argmax(axis=1), minlength=len(LABELS)).astype(np.float64)
-    per_class = (counts.max() / np.maximum(counts, 1)) ** CLASS_WEIGHT_POWER
-    weight = per_class[targets.argmax(axis=1)]
-    weight = (weight / weight.mean())[:, None]
+    top = targets.argmax(axis=1)
+    weight = class_weights(top, CLASS_WEIGHT_POWER)[top][:, None]
     dims = codes.shape[1]
 
     def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
@@ -97,6 +93,12 @@ def _confusion(w: np.ndarray, codes: np.ndarray, labels: np.ndarray) -> np.ndarr
     confusion = np.zeros((len(LABELS), len(LABELS)), np.int64)
     np.add.at(confusion, (labels[scored], (codes[scored] @ w).argmax(axis=1)), 1)
     return confusion
+
+
+def _both(confusion: np.ndarray) -> str:
+    """Plain and balanced accuracy, as the table shows them."""
+    plain = np.trace(confusion) / confusion.sum()
+    return f"{100 * plain:.1f} % / {balanced_accuracy(confusion):.3f}"
 
 
 def _fraction(value: float | None) -> str:
@@ -125,10 +127,7 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
     held = np.random.default_rng(0).random(len(train)) < HOLDOUT
     ck_paths, ck_labels = load_labelled_images(ckplus, LABELS)
     ck_faces = np.stack(
-        [
-            cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (48, 48), cv2.INTER_AREA)
-            for p in ck_paths
-        ]
+        [to_face(read_image(path), models.manifest.input_size) for path in ck_paths]
     )
     log.info("encoding %d train, %d val and %d CK+ faces", len(train), len(val), len(ck_faces))
     raw = {
@@ -157,12 +156,8 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
         on_ck = _confusion(w, codes["ck"], ck_labels)
         recall = class_recall(on_ck)
 
-        def both(confusion: np.ndarray) -> str:
-            plain = np.trace(confusion) / confusion.sum()
-            return f"{100 * plain:.1f} % / {balanced_accuracy(confusion):.3f}"
-
         table.add(
-            name, f"{objective_of(holdout):.3f}", both(holdout), both(on_val), both(on_ck),
+            name, f"{objective_of(holdout):.3f}", _both(holdout), _both(on_val), _both(on_ck),
             *(_fraction(recall[LABEL_INDEX[c]]) for c in WATCHED),
         )  # fmt: skip
     notes = [
@@ -178,17 +173,14 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
     return [table], notes
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.label_sources")
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+def _options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--member", default="nano", help="model folder under models/")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    tables, notes = measure(args.shared, args.member)
-    module = "benchmarks.accuracy.label_sources"
-    command = shlex.join(["python", "-m", module, *(argv if argv is not None else sys.argv[1:])])
-    print(Section(NAME, TITLE, command, tables=tables, notes=notes).markdown())
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return standalone.main(
+        "benchmarks.accuracy.label_sources", NAME, TITLE, measure, argv, _options
+    )
 
 
 if __name__ == "__main__":
