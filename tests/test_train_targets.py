@@ -3,6 +3,7 @@ the folder labels at the weights the holdout chooses; hand-made faces and a hand
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,13 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from benchmarks.accuracy.label_sources import _training_holdout
 from tests.tiny_models import write_tiny_dataset
 from train.config import ConfigError, load_config
-from train.data import FaceSet
+from train.data import FaceSet, load_folder
 from train.fit import Splits, load_splits
 from train.labels import LABEL_INDEX, LABELS
-from train.votes import VOTE_COLUMNS
+from train.votes import VOTE_COLUMNS, load_votes, usable
 
 ANGRY, SAD, NEUTRAL = LABEL_INDEX["angry"], LABEL_INDEX["sad"], LABEL_INDEX["neutral"]
 
@@ -32,6 +34,26 @@ def one_face_splits(folder: int | None, teacher: bool) -> Splits:
     )
     probs = np.eye(len(LABELS), dtype=np.float32)[[SAD]] if teacher else None
     return Splits(face, face, None, teacher=probs)
+
+
+def with_votes(root: Path, votes: Callable[[], list[int]], extra: str = "") -> Path:
+    """The tiny data set with a FER+ vote file (``votes()`` gives each face's ten-column row) and
+    a config that learns from it; returns the config."""
+    config_text = write_tiny_dataset(root).read_text()
+    rows = ["split,file," + ",".join(VOTE_COLUMNS)]
+    for split in ("train", "val"):
+        for path in sorted((root / split).rglob("*.png")):
+            cells = ",".join(str(v) for v in votes())
+            rows.append(f"{split},{path.relative_to(root / split).as_posix()},{cells}")
+    (root / "votes.csv").write_text("\n".join(rows) + "\n")
+    config = root / "votes.toml"
+    config.write_text(
+        config_text.replace(
+            "holdout_fraction = 0.2",
+            f'holdout_fraction = 0.2\nlabels = "ferplus"\nvotes = "{root}/votes.csv"\n{extra}',
+        )
+    )
+    return config
 
 
 def test_the_folder_label_takes_its_share_after_the_teacher() -> None:
@@ -61,21 +83,8 @@ def test_folder_labels_need_votes_to_blend_into() -> None:
 def test_the_crowd_relabels_faces_and_each_keeps_its_folder_label(tmp_path: Path) -> None:
     """Every face is filed under its folder but the crowd votes it neutral: ``labels`` follow the
     crowd, ``folder`` the folder, row for row through the holdout split."""
-    config_text = write_tiny_dataset(tmp_path).read_text()
-    rows = ["split,file," + ",".join(VOTE_COLUMNS)]
-    neutral = ",".join("10" if c == "neutral" else "0" for c in VOTE_COLUMNS)
-    for split in ("train", "val"):
-        for path in sorted((tmp_path / split).rglob("*.png")):
-            rows.append(f"{split},{path.relative_to(tmp_path / split).as_posix()},{neutral}")
-    (tmp_path / "votes.csv").write_text("\n".join(rows) + "\n")
-    config = tmp_path / "votes.toml"
-    config.write_text(
-        config_text.replace(
-            "holdout_fraction = 0.2",
-            f'holdout_fraction = 0.2\nlabels = "ferplus"\nvotes = "{tmp_path}/votes.csv"\n'
-            "folder_weights = [0.0, 0.5]",
-        )
-    )
+    neutral = [10 if c == "neutral" else 0 for c in VOTE_COLUMNS]
+    config = with_votes(tmp_path, lambda: neutral, "folder_weights = [0.0, 0.5]")
     splits = load_splits(load_config(config))
     for faces in (splits.train, splits.holdout):
         assert faces.folder is not None and (faces.labels == NEUTRAL).all()
@@ -86,6 +95,24 @@ def test_the_crowd_relabels_faces_and_each_keeps_its_folder_label(tmp_path: Path
     targets = splits.blended(None, 0.5).training_targets()
     filed_share = targets[np.arange(len(train)), train.folder]
     np.testing.assert_allclose(filed_share[train.folder != NEUTRAL], 0.5)
+
+
+def test_label_sources_scores_on_the_faces_training_held_out(tmp_path: Path) -> None:
+    """The probe's holdout is the training's own, found again from the votes and the seed: faces
+    the crowd could not label are dropped first, so a fresh random draw would not match."""
+    rng = np.random.default_rng(5)
+    uniform = np.full(len(VOTE_COLUMNS), 1 / len(VOTE_COLUMNS))
+    config = with_votes(tmp_path, lambda: rng.multinomial(10, uniform).tolist())
+    cfg = load_config(config)
+    splits = load_splits(cfg)
+    train = load_folder(tmp_path / "train")
+    names = train.names(tmp_path / "train")
+    votes = load_votes(tmp_path / "votes.csv", {"train": tmp_path / "train"})
+    counts = votes["train"].for_files(names)
+    keep = usable(counts)
+    assert 0 < (~keep).sum() < len(keep) // 2
+    held = _training_holdout(counts, keep, cfg.data.holdout_fraction, cfg.seed)
+    assert sorted(np.asarray(train.sources)[held]) == sorted(splits.holdout.sources)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ own folder labels disagree most on mild and posed anger, fear and sadness, which
 calls neutral. Retraining a member per source takes an hour each on two cores; a linear softmax
 head on the member's fixed codes takes seconds, so this fits one per blend of the three and
 scores it where the choice is made (the holdout objective, ``train.scores.OBJECTIVE``, against
-the crowd's labels on a seeded tenth of ``train``) and where it is reported (FER+ val by the
+the crowd's labels on the tenth of ``train`` the member's own training held out, so its encoder
+never saw those faces) and where it is reported (FER+ val by the
 crowd majority, and the posed CK+ faces). Every head has class weights (inverse frequency)^0.5.
 The codes were learnt from the member's own targets, so this shows the direction a source
 pulls in, not what a member retrained on it would reach.
@@ -16,6 +17,7 @@ pulls in, not what a member retrained on it would reach.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from benchmarks.common.report import Table
 from stream.accuracy import balanced_accuracy, class_recall
 from stream.evaluate import load_labelled_images, read_image, to_face
 from stream.models import Models, load_models
-from train.data import class_weights, load_folder
+from train.data import class_weights, load_folder, stratified_split
 from train.labels import LABEL_INDEX, LABELS
 from train.scores import objective_of
 from train.teacher import load_teacher_csv
@@ -50,6 +52,7 @@ SOURCES = (
 CLASS_WEIGHT_POWER = 0.5
 L2 = 1e-3
 HOLDOUT = 0.1
+"""Every FER+ config's ``[data] holdout_fraction``."""
 WATCHED = ("angry", "disgust", "fear", "sad")
 
 
@@ -63,6 +66,21 @@ def _codes(models: Models, faces: np.ndarray) -> np.ndarray:
             codes = (codes + models.encoder.encode(batch[:, :, ::-1]).astype(np.float32)) / 2
         out.append(codes)
     return np.concatenate(out)
+
+
+def _training_holdout(
+    counts: np.ndarray, keep: np.ndarray, fraction: float, seed: int
+) -> np.ndarray:
+    """Which train faces the member's training held out, split as ``train.fit.load_splits`` does.
+
+    Training keeps the faces with a usable vote, labels each by its largest vote share and holds
+    out a stratified ``fraction`` with the config's seed; the same call here finds the same faces.
+    """
+    usable_rows = np.flatnonzero(keep)
+    _, held = stratified_split(distributions(counts[keep]).argmax(axis=1), fraction, seed)
+    mask = np.zeros(len(counts), bool)
+    mask[usable_rows[held]] = True
+    return mask
 
 
 def _fit(codes: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -124,7 +142,8 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
         "folder": np.eye(len(LABELS), dtype=np.float32)[train.labels],
     }
     crowd = majority(counts)
-    held = np.random.default_rng(0).random(len(train)) < HOLDOUT
+    seed = json.loads((FAMILY / member / "manifest.json").read_text())["training"]["seed"]
+    held = _training_holdout(counts, keep, HOLDOUT, seed)
     ck_paths, ck_labels = load_labelled_images(ckplus, LABELS)
     ck_faces = np.stack(
         [to_face(read_image(path), models.manifest.input_size) for path in ck_paths]
@@ -164,8 +183,8 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
         f"{int(fit_rows.sum())} training faces with a usable FER+ vote fit each head; the "
         f"holdout is {int((keep & held).sum())} of them with a crowd majority, scored by "
         "`train.scores.objective_of` as every training choice is. FER+ val: the crowd majority "
-        "on val; CK+: 927 posed faces, no neutral class. The member's encoder learnt from most "
-        "of this holdout, so its figures run high: compare rows, not with the model card.",
+        "on val; CK+: 927 posed faces, no neutral class. The holdout is the one the member's "
+        "training held out (same seed and split), so its encoder never saw those faces.",
         "Shares are of each target: `… with 0.25 folder labels` is 0.375 vote shares, 0.375 "
         "teacher and 0.25 folder label, as `[data] folder_weights` blends them after the "
         "teacher.",
