@@ -111,8 +111,13 @@ def test_label_sources_scores_on_the_faces_training_held_out(tmp_path: Path) -> 
     counts = votes["train"].for_files(names)
     keep = usable(counts)
     assert 0 < (~keep).sum() < len(keep) // 2
-    held = _training_holdout(counts, keep, cfg.data.holdout_fraction, cfg.seed)
+    fraction = cfg.data.holdout_fraction
+    held = _training_holdout(counts, train.labels, "ferplus", fraction, cfg.seed)
     assert sorted(np.asarray(train.sources)[held]) == sorted(splits.holdout.sources)
+    # A member that learnt from the folder labels split all of train by them.
+    by_folder = load_splits(load_config(tmp_path / "tiny.toml"))
+    held = _training_holdout(counts, train.labels, "fer2013", fraction, cfg.seed)
+    assert sorted(np.asarray(train.sources)[held]) == sorted(by_folder.holdout.sources)
 
 
 @pytest.mark.parametrize(

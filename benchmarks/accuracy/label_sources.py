@@ -69,17 +69,23 @@ def _codes(models: Models, faces: np.ndarray) -> np.ndarray:
 
 
 def _training_holdout(
-    counts: np.ndarray, keep: np.ndarray, fraction: float, seed: int
+    counts: np.ndarray, folder: np.ndarray, learnt_from: str, fraction: float, seed: int
 ) -> np.ndarray:
     """Which train faces the member's training held out, split as ``train.fit.load_splits`` does.
 
-    Training keeps the faces with a usable vote, labels each by its largest vote share and holds
-    out a stratified ``fraction`` with the config's seed; the same call here finds the same faces.
+    A member that learnt from the FER+ votes kept the faces with a usable vote, labelled each by
+    its largest vote share and held out a stratified ``fraction`` of those; one that learnt from
+    the folder labels (``base``) split all of train by them. The same call with the manifest's
+    seed finds the same faces.
     """
-    usable_rows = np.flatnonzero(keep)
-    _, held = stratified_split(distributions(counts[keep]).argmax(axis=1), fraction, seed)
+    if learnt_from == "ferplus":
+        rows = np.flatnonzero(usable(counts))
+        labels = distributions(counts[rows]).argmax(axis=1)
+    else:
+        rows, labels = np.arange(len(folder)), folder
+    _, held = stratified_split(labels, fraction, seed)
     mask = np.zeros(len(counts), bool)
-    mask[usable_rows[held]] = True
+    mask[rows[held]] = True
     return mask
 
 
@@ -142,8 +148,9 @@ def measure(shared: Path, member: str) -> tuple[list[Table], list[str]]:
         "folder": np.eye(len(LABELS), dtype=np.float32)[train.labels],
     }
     crowd = majority(counts)
-    seed = json.loads((FAMILY / member / "manifest.json").read_text())["training"]["seed"]
-    held = _training_holdout(counts, keep, HOLDOUT, seed)
+    training = json.loads((FAMILY / member / "manifest.json").read_text())["training"]
+    learnt_from = training.get("labels", "ferplus")
+    held = _training_holdout(counts, train.labels, learnt_from, HOLDOUT, training["seed"])
     ck_paths, ck_labels = load_labelled_images(ckplus, LABELS)
     ck_faces = np.stack(
         [to_face(read_image(path), models.manifest.input_size) for path in ck_paths]
