@@ -73,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     unpacker.add_argument("pack", type=Path, help="a folder made by python -m train pack")
     unpacker.add_argument("--to", type=Path, required=True, help="where to write the folders")
+    halver = sub.add_parser(
+        "halve",
+        help="store a float32 .tflite model's weights as float16, computing in float32 still",
+        description="Rewrite a float32 TFLite model with float16 weights and DEQUANTIZE ops that "
+        "expand them at load (what the converter's float16 option writes), for a model there is "
+        "only a .tflite of, such as MediaPipe's iris model in models/landmarks/.",
+    )
+    halver.add_argument("model", type=Path, help="the float32 .tflite model")
+    halver.add_argument("--out", type=Path, required=True, help="where to write the halved model")
     teach = add("teach", "write a finished run's probabilities for every training face as CSV")
     teach.add_argument(
         "--csv", type=Path, required=True, help="where to write it ([distill] teacher reads it)"
@@ -91,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.command in ("pack", "unpack"):
             return _pack(args)
+        if args.command == "halve":
+            return _halve(args)
         cfg = load_config(args.config)
         return _dispatch(args, cfg)
     except (ConfigError, DataError, FileNotFoundError) as exc:
@@ -117,6 +128,17 @@ def _pack(args: argparse.Namespace) -> int:
         print(f"packed {args.config} into {out} ({size:.1f} MiB)")
     else:
         print(f"unpacked into {args.to}; train with --config {unpack(args.pack, args.to)}")
+    return 0
+
+
+def _halve(args: argparse.Namespace) -> int:
+    from train.float16 import halve
+
+    if not args.model.is_file():
+        raise FileNotFoundError(f"{args.model}: no such model file")
+    count = halve(args.model, args.out)
+    before, after = args.model.stat().st_size, args.out.stat().st_size
+    print(f"{args.out}: {count} weight tensors in float16, {before:,} -> {after:,} bytes")
     return 0
 
 
