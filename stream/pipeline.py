@@ -3,6 +3,10 @@
 One bad frame is logged and counted, never fatal; publishing never blocks (the publisher drops
 and counts instead); the source decides the buffering (every frame from a file, the newest from
 a live stream). ``stop()`` may be called from any thread or a signal handler.
+
+Where the recognizer asks for it (:attr:`Recognizer.foresees`: a file on the fixed detection
+schedule), the next frame is read one frame early so its detection starts while this one is
+labelled; its capture → publish time then includes that wait.
 """
 
 from __future__ import annotations
@@ -130,6 +134,7 @@ class Pipeline:
         self._started = time.monotonic()
         next_stats = self._started
         end = None if self.options.max_seconds is None else self._started + self.options.max_seconds
+        early: tuple[Frame | None, float] | None = None  # a frame read ahead, and when
         while not self._stop.is_set():
             now = time.monotonic()
             if end is not None and now >= end:
@@ -137,13 +142,19 @@ class Pipeline:
             if now >= next_stats:
                 self.publish_stats()
                 next_stats = now + self.options.stats_interval
-            try:
-                frame = self.source.read(timeout=READ_TIMEOUT_S)
-            except TimeoutError:
-                continue
+            if early is not None:
+                (frame, read_at), early = early, None
+            else:
+                try:
+                    frame = self.source.read(timeout=READ_TIMEOUT_S)
+                except TimeoutError:
+                    continue
+                read_at = time.perf_counter()
             if frame is None:
                 break
-            self.process(frame)
+            if self.recognizer.foresees:
+                early = self._read_early()
+            self.process(frame, read_at)
             if self.options.max_frames and self.counters.frames >= self.options.max_frames:
                 break
             if self.window is not None and self.window.closed:
@@ -151,9 +162,24 @@ class Pipeline:
         self.publish_stats()
         return self.counters
 
-    def process(self, frame: Frame) -> None:
-        """Recognise and publish one frame; a failure is logged and counted, not raised."""
+    def _read_early(self) -> tuple[Frame | None, float] | None:
+        """The next frame, read now and handed to the recognizer's detector; None if not ready."""
+        try:
+            frame = self.source.read(timeout=READ_TIMEOUT_S)
+        except TimeoutError:
+            return None
+        if frame is not None:
+            self.recognizer.foresee(frame.image)
+        return frame, time.perf_counter()
+
+    def process(self, frame: Frame, read_at: float | None = None) -> None:
+        """Recognise and publish one frame; a failure is logged and counted, not raised.
+
+        ``read_at`` (``time.perf_counter()``) is when the frame was read, if it then waited:
+        capture → publish counts the wait.
+        """
         start = time.perf_counter()
+        waited_ms = 0.0 if read_at is None else (start - read_at) * 1000.0
         try:
             result = self.recognizer.recognize(frame.image)
         except Exception:
@@ -171,7 +197,7 @@ class Pipeline:
             for face in result.faces
         ]
         latency = {"capture": frame.capture_ms, **result.latency_ms}
-        latency["total"] = frame.capture_ms + (time.perf_counter() - start) * 1000.0
+        latency["total"] = frame.capture_ms + waited_ms + (time.perf_counter() - start) * 1000.0
         message = schema.frame_message(
             self.options.camera_id,
             frame.index,

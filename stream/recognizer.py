@@ -156,7 +156,8 @@ class Recognizer:
     labels frame k with the detection of frame N·((k − 1) // N), the same on every run of a file;
     ``"freshest"`` with the newest detection finished, for live sources. Without it, detection
     runs inline on the frames it is due, as ``analyze`` and ``evaluate`` do. :meth:`close` stops
-    the thread.
+    the thread. A caller that can read ahead (a file) hands the fixed schedule its detection
+    frames one frame early through :meth:`foresee`, so the frame after each has its boxes ready.
     """
 
     def __init__(
@@ -189,6 +190,7 @@ class Recognizer:
         self._detections: list[Detection] = []
         self._used = -1  # the frame whose detections are in use (with ``ahead``)
         self._submitted = -detect_every  # the last frame handed to the detector thread
+        self._foreseen = -1  # the last frame handed over early through ``foresee``
         self._thread = DetectorThread(self._detect_bgr) if ahead is not None else None
 
     def close(self) -> None:
@@ -196,6 +198,32 @@ class Recognizer:
         if self._thread is not None:
             self._thread.close()
             self._thread = None
+
+    @property
+    def foresees(self) -> bool:
+        """Whether the frame after the next one to recognise would start a detection if it came
+        now, through :meth:`foresee`: fixed schedule only, once, and only for a detection frame.
+
+        On the fixed schedule a detection frame's boxes are first needed one frame later, after
+        one frame's work: MediaPipe's call costs more than that on a small CPU, so that frame
+        waited. Handed over a frame early, the detection has two frames' work to hide behind.
+        """
+        if self._thread is None or self.ahead != FIXED:
+            return False
+        upcoming = self._frame + 1
+        return upcoming % self.detect_every == 0 and upcoming != self._foreseen
+
+    def foresee(self, bgr: np.ndarray) -> None:
+        """Start detecting on the frame after the next one to recognise, ahead of its turn.
+
+        Which detection a frame uses does not change, only when it starts, so the output is the
+        same as without it. A frame that :attr:`foresees` does not ask for is ignored.
+        """
+        if not self.foresees:
+            return
+        assert self._thread is not None
+        self._foreseen = self._frame + 1
+        self._thread.submit(self._foreseen, bgr)
 
     def crops(self, bgr: np.ndarray, detections: list[Detection]) -> np.ndarray:
         size = self.models.manifest.input_size
@@ -213,7 +241,7 @@ class Recognizer:
                 self._detections = self._detect_bgr(bgr)
             return self._detections
         if self.ahead == FIXED:
-            if number % every == 0:
+            if number % every == 0 and number != self._foreseen:
                 self._thread.submit(number, bgr)
             self._use(every * ((number - 1) // every) if number else 0)
         else:

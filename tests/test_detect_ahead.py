@@ -20,9 +20,11 @@ from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.tracker import IouTracker
 from stream.models import load_models
+from stream.pipeline import Pipeline, PipelineOptions
+from stream.publish import schema
 from stream.publish.subscriber import Subscriber
-from stream.recognizer import Recognizer
-from tests.test_pipeline import collect, emostream, finish, free_endpoint
+from stream.recognizer import Recognition, Recognizer
+from tests.test_pipeline import ListSink, ScriptedSource, collect, emostream, finish, free_endpoint
 
 
 def painted(image: np.ndarray, number: int) -> np.ndarray:
@@ -129,6 +131,90 @@ def test_a_failed_detection_fails_one_frame_and_the_stream_goes_on(
         assert used(recognizer, astronaut, range(7, 10)) == [6, 6, 6]
     finally:
         recognizer.close()
+
+
+def number_of(bgr: np.ndarray) -> int:
+    return int(bgr[0, 0, 0]) + 256 * int(bgr[0, 0, 1])
+
+
+class Logged(Recognizer):
+    """Records, in order, which painted frame each :meth:`foresee` and :meth:`recognize` got."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, int]] = []
+
+    def foresee(self, bgr: np.ndarray) -> None:
+        if self.foresees:
+            self.calls.append(("foresee", number_of(bgr)))
+        super().foresee(bgr)
+
+    def recognize(self, bgr: np.ndarray) -> Recognition:
+        self.calls.append(("recognize", number_of(bgr)))
+        return super().recognize(bgr)
+
+
+def test_a_foreseen_detection_starts_a_frame_early_and_changes_nothing(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    stand_in.delay = lambda: 0.01
+    recognizer = recognizer_with(model_dir, stand_in, detect_every=3, ahead=FIXED)
+    got, foreseen = [], []
+    try:
+        for k in range(12):
+            if recognizer.foresees:
+                foreseen.append(k + 1)
+                recognizer.foresee(painted(astronaut, k + 1))
+                recognizer.foresee(painted(astronaut, k + 1))  # asked twice: started once
+                deadline = time.monotonic() + 10
+                while k + 1 not in stand_in.seen and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                assert k + 1 in stand_in.seen  # started before frame k is even labelled
+            got.append(used(recognizer, astronaut, range(k, k + 1))[0])
+    finally:
+        recognizer.close()
+    assert foreseen == [3, 6, 9, 12]
+    assert got == [0, 0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9]  # as without foreseeing
+    assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
+
+
+def test_only_the_fixed_schedule_foresees(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    for ahead in (None, FRESHEST):
+        recognizer = recognizer_with(model_dir, stand_in, detect_every=2, ahead=ahead)
+        try:
+            for k in range(4):
+                assert not recognizer.foresees
+                recognizer.foresee(painted(astronaut, 100 + k))  # ignored
+                recognizer.recognize(painted(astronaut, k))
+        finally:
+            recognizer.close()
+    assert not [n for n in stand_in.seen if n >= 100]
+
+
+def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    images = [painted(astronaut, k) for k in range(14)]
+    recognizer = Logged(load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED)  # type: ignore[arg-type]
+    sink = ListSink()
+    try:
+        counters = Pipeline(ScriptedSource(images), recognizer, sink, PipelineOptions("t")).run()
+    finally:
+        recognizer.close()
+    assert counters.frames == 14
+    frames = [
+        schema.decode(topic, payload) for topic, payload in sink.messages if topic == b"emostream/t"
+    ]
+    assert [int(f["faces"][0]["score"]) for f in frames] == [
+        3 * ((k - 1) // 3) if k else 0 for k in range(14)
+    ]
+    order = [f"{kind} {n}" for kind, n in recognizer.calls]
+    for due in (3, 6, 9, 12):  # each detection frame handed over before the frame before it
+        assert order.index(f"foresee {due}") == order.index(f"recognize {due - 1}") - 1
+    assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
+    assert all(f["latency_ms"]["total"] >= f["latency_ms"]["detect"] for f in frames)
 
 
 def test_close_stops_the_thread(model_dir: Path, stand_in: StandIn) -> None:

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 import skimage.data
 
-from stream.faces.crop import CropSpec, crop_face, eye_angle
+from stream.faces.crop import (
+    MAX_INTERMEDIATE,
+    CropSpec,
+    crop_face,
+    eye_angle,
+    face_matrix,
+    face_side,
+)
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.tracker import IouTracker, iou
 
@@ -78,6 +85,33 @@ def test_crop_matches_convention_on_a_known_box() -> None:
     assert wider[0, 0] == 0 and wider[24, 24] == 255
     lower = crop_face(gray, det, CropSpec(scale=1.0, shift_y=0.25), size=48)
     assert lower[-4:].max() == 0 and lower[:4].min() == 255  # moved down a quarter side
+
+
+def whole_frame_crop(bgr: np.ndarray, det: Detection, spec: CropSpec, size: int) -> np.ndarray:
+    """The crop as first written: warp the whole BGR frame, then make the patch grayscale."""
+    height, width = bgr.shape[:2]
+    side = face_side(det, width, height, spec.scale)
+    out = int(min(max(side, size), size * MAX_INTERMEDIATE))
+    matrix = face_matrix(det, width, height, spec.scale, out, spec.shift_y, spec.align_eyes)
+    patch = cv2.warpAffine(bgr, matrix, (out, out), borderMode=cv2.BORDER_REPLICATE)
+    patch = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def test_a_colour_crop_made_grayscale_first_matches_the_whole_frame_warp() -> None:
+    """Faces inside, across the edges of and wholly outside the frame, tilted and not."""
+    bgr = cv2.resize(skimage.data.astronaut()[:, :, ::-1], (640, 360))
+    rng = np.random.default_rng(0)
+    spec = CropSpec(1.2, -0.1)
+    for _ in range(300):
+        x, y = rng.uniform(-1.2, 1.2, 2)
+        w, h = rng.uniform(0.02, 1.2, 2)
+        eye = (x + rng.uniform(0, w), y + rng.uniform(0, h))
+        other = (eye[0] + rng.uniform(0.01, 0.2), eye[1] + rng.uniform(-0.1, 0.1))
+        det = Detection((x, y, w, h), 0.9, eye, other)
+        for size in (48, 64):
+            got = crop_face(bgr, det, spec, size).astype(int)
+            assert np.abs(got - whole_frame_crop(bgr, det, spec, size)).max() <= 1
 
 
 def test_iou() -> None:

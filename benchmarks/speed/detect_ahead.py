@@ -94,12 +94,14 @@ def labels(models: Models, frames: list[np.ndarray], detection: str) -> dict[tup
     detector = FaceDetector("short", 0.5, 8)
     options = RecognizerOptions(detection=detection)
     recognizer = video_recognizer(models, detector, open_mesh(options), options)
+    top = {}
     try:
-        return {
-            (index, face.id): int(np.argmax(face.probs))
-            for index, frame in enumerate(frames)
-            for face in recognizer.recognize(frame).faces
-        }
+        for index, frame in enumerate(frames):
+            if recognizer.foresees and index + 1 < len(frames):  # as the pipeline reads a file
+                recognizer.foresee(frames[index + 1])
+            for face in recognizer.recognize(frame).faces:
+                top[index, face.id] = int(np.argmax(face.probs))
+        return top
     finally:
         recognizer.close()
         detector.close()
