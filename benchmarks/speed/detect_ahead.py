@@ -5,6 +5,8 @@ Three questions, each answered in the same run:
    loopback subscriber) on the shared sample video at ``run``'s cadence, with ``--detection
    ahead`` and ``inline``, three rounds each, round-robin: frames a second, and p50 / p90 / p99
    of capture → publish (``latency_ms.total``) and of the detect stage as the frame sees it.
+   ``ahead`` reads each detection frame a frame early, as ``run`` does on a file, and its
+   capture → publish counts that wait.
 2. Labels: on every clip in ``../shared/videos``, how often the top label per tracked face and
    frame agrees between the two schedules, and whether two ``ahead`` runs give identical labels.
 3. The detector's own cost: LiteRT on the BlazeFace short-range file (1 and 2 threads) against
