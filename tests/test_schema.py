@@ -124,6 +124,13 @@ def test_pathological_payloads_are_refused(payload: bytes) -> None:
             schema.decode(topic, payload)
 
 
+def test_a_label_with_a_line_break_is_named_on_one_line() -> None:
+    face = FACE | {"probs": {"angry\nor not": None}}
+    with pytest.raises(MessageError, match=r"probs\['angry\\nor not'\] must be") as caught:
+        schema.decode(b"emostream/lobby", json.dumps(frame_payload() | {"faces": [face]}).encode())
+    assert "\n" not in str(caught.value)
+
+
 def test_encode_refuses_numbers_no_reader_could_parse() -> None:
     with pytest.raises(ValueError):
         schema.encode(frame_payload() | {"captured_at": math.nan})

@@ -132,7 +132,7 @@ def _check_face(face: Any, i: int) -> None:
     if not isinstance(probs, dict) or not probs:
         raise MessageError(f"faces[{i}].probs must be an object of label → probability")
     for label, p in probs.items():
-        _number(p, f"faces[{i}].probs.{label}")
+        _number(p, f"faces[{i}].probs[{label!r}]")  # repr: a label may hold a line break
     if not isinstance(face.get("id"), int) or isinstance(face.get("id"), bool):
         raise MessageError(f"faces[{i}].id must be an integer")
     _check_landmarks(face, i)
