@@ -5,8 +5,10 @@ and counts instead); the source decides the buffering (every frame from a file, 
 a live stream). ``stop()`` may be called from any thread or a signal handler.
 
 Where the recognizer asks for it (:attr:`Recognizer.foresees`: a file on the fixed detection
-schedule), the next frame is read one frame early so its detection starts while this one is
-labelled; its capture → publish time then includes that wait.
+schedule) and the source hands frames over at once (not :attr:`VideoSource.paced`), the next
+frame is read one frame early so its detection starts while this one is labelled; its capture →
+publish time then includes that wait. A paced source's frames come a frame interval apart, time
+enough for any detection.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ class Pipeline:
                 read_at = time.perf_counter()
             if frame is None:
                 break
-            if self.recognizer.foresees:
+            if self.recognizer.foresees and not self.source.paced:
                 early = self._read_early()
             self.process(frame, read_at)
             if self.options.max_frames and self.counters.frames >= self.options.max_frames:

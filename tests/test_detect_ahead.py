@@ -24,6 +24,8 @@ from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish import schema
 from stream.publish.subscriber import Subscriber
 from stream.recognizer import Recognition, Recognizer
+from stream.sources import FileSource
+from stream.sources.demo import DemoSource
 from tests.test_pipeline import ListSink, ScriptedSource, collect, emostream, finish, free_endpoint
 
 
@@ -215,6 +217,26 @@ def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
         assert order.index(f"foresee {due}") == order.index(f"recognize {due - 1}") - 1
     assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
     assert all(f["latency_ms"]["total"] >= f["latency_ms"]["detect"] for f in frames)
+
+
+def test_a_paced_source_is_never_read_ahead(make_clip, model_dir: Path, stand_in: StandIn) -> None:
+    """Reading a frame early from a file played at its own speed would wait out that frame's
+    time before the frame in hand is labelled."""
+    clip = make_clip(frames=8, fps=50)
+    assert not FileSource(clip).paced and not DemoSource(realtime=False).paced
+    for source in (FileSource(clip, realtime=True), DemoSource()):
+        assert source.paced
+        recognizer = Logged(
+            load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED
+        )  # type: ignore[arg-type]
+        try:
+            options = PipelineOptions("t", max_frames=8)
+            counters = Pipeline(source, recognizer, ListSink(), options).run()
+        finally:
+            recognizer.close()
+            source.close()
+        assert counters.frames == 8
+        assert not [call for call in recognizer.calls if call[0] == "foresee"]
 
 
 def test_close_stops_the_thread(model_dir: Path, stand_in: StandIn) -> None:

@@ -127,6 +127,13 @@ class VideoSource(ABC):
         return self._state
 
     @property
+    def paced(self) -> bool:
+        """Whether :meth:`read` waits for each frame's time (a camera; a recording played at its
+        own speed) instead of handing over the next frame at once. Reading such a source ahead
+        would only hold up the frame in hand."""
+        return self._info.is_live
+
+    @property
     def dropped(self) -> int:
         """Frames produced but thrown away because a newer one arrived before they were read."""
         return self._dropped

@@ -86,6 +86,10 @@ class FileSource(VideoSource):
         self._in_pass = 0
         self._lock = threading.RLock()
 
+    @property
+    def paced(self) -> bool:
+        return self._pacer is not None
+
     def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame, or None at the end; ``timeout`` is not needed, a file never waits."""
         with self._lock:
