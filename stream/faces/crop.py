@@ -106,8 +106,7 @@ def crop_face(frame: np.ndarray, det: Detection, spec: CropSpec, size: int = 48)
         x0, y0, x1, y1 = _source_region(matrix, out, width, height)
         if x1 > x0 and y1 > y0:
             frame = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-            matrix = matrix.copy()
-            matrix[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+            matrix[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)  # ours: a fresh array
         else:  # the square lies wholly outside the frame: only its edge is repeated
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     patch = cv2.warpAffine(
