@@ -52,7 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", nargs="+", choices=sorted(BENCHMARKS), metavar="NAME", help="run only these"
     )
     parser.add_argument("--models", type=Path, help="model folder (default: shipped, else tiny)")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for the models")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the models (default: as `emostream run` has them; 2 where one "
+        "component is timed alone)",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+import cv2
+
 from stream.errors import EmostreamError
 from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import FaceDetector
@@ -54,7 +56,9 @@ class RecognizerOptions:
     models: Path | None = None
     """A model folder of its own, instead of a family member."""
     delegate: str = "cpu"
-    threads: int = 2
+    threads: int | None = None
+    """CPU threads for the expression models; None: one with detection ahead, two inline (see
+    :attr:`model_threads`)."""
     detector: str = "short"
     min_score: float = 0.5
     max_faces: int = 8
@@ -75,6 +79,18 @@ class RecognizerOptions:
         """The fields named in ``options`` (say ``vars(args)``), others at their defaults."""
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in options.items() if k in names} | overrides)
+
+    @property
+    def model_threads(self) -> int:
+        """``threads``, or by default one with detection ahead and two inline.
+
+        Ahead, the detector's thread and the face mesh's keep the second core of a small CPU
+        busy: a model's second thread then mostly spins waiting for it (on a 2-core AVX2 EPYC
+        a frame cost 4.3 ms of CPU with two, 3.4 ms with one; ``benchmarks.speed.threads``).
+        """
+        if self.threads is not None:
+            return self.threads
+        return 1 if self.detection == "ahead" else 2
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,7 @@ class PipelineConfig(RecognizerOptions):
 
 def open_models(options: RecognizerOptions) -> tuple[Path, Models]:
     model_dir = resolve_model_dir(options.model, options.models)
-    return model_dir, load_models(model_dir, options.delegate, options.threads)
+    return model_dir, load_models(model_dir, options.delegate, options.model_threads)
 
 
 def open_detector(options: RecognizerOptions) -> FaceDetector:
@@ -135,11 +151,15 @@ def video_recognizer(
     """A recognizer that follows faces from frame to frame, as ``run`` and ``analyze`` do.
 
     With ``detection = "ahead"`` a file gets the fixed schedule (the same output every run) and
-    a ``live`` source the freshest detection; close the recognizer to stop its thread.
+    a ``live`` source the freshest detection; close the recognizer to stop its threads. Ahead,
+    OpenCV's own pool is cut to one thread for the whole process: the detector's and the face
+    mesh's threads already keep the cores busy, and OpenCV's helpers would only contend with
+    them (see :attr:`RecognizerOptions.model_threads`).
     """
     ahead = None
     if options.detection == "ahead":
         ahead = FRESHEST if live else FIXED
+        cv2.setNumThreads(1)
     return Recognizer(
         models,
         detector,

@@ -4,11 +4,11 @@ One bad frame is logged and counted, never fatal; publishing never blocks (the p
 and counts instead); the source decides the buffering (every frame from a file, the newest from
 a live stream). ``stop()`` may be called from any thread or a signal handler.
 
-Where the recognizer asks for it (:attr:`Recognizer.foresees`: a file on the fixed detection
-schedule) and the source hands frames over at once (not :attr:`VideoSource.paced`), the next
-frame is read one frame early so its detection starts while this one is labelled; its capture →
-publish time then includes that wait. A paced source's frames come a frame interval apart, time
-enough for any detection.
+Where the recognizer asks for it (:attr:`Recognizer.foresight`: a file on the fixed detection
+schedule) and the source hands frames over at once (not :attr:`VideoSource.paced`), the frames up
+to the next detection frame are read up to two frames early, so that detection starts while the
+frames before it are labelled; their capture → publish times then include that wait. A paced
+source's frames come a frame interval apart, time enough for any detection.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class Pipeline:
         self._started = time.monotonic()
         next_stats = self._started
         end = None if self.options.max_seconds is None else self._started + self.options.max_seconds
-        early: tuple[Frame | None, float] | None = None  # a frame read ahead, and when
+        early: deque[tuple[Frame | None, float]] = deque()  # frames read ahead, and when
         while not self._stop.is_set():
             now = time.monotonic()
             if end is not None and now >= end:
@@ -144,8 +144,8 @@ class Pipeline:
             if now >= next_stats:
                 self.publish_stats()
                 next_stats = now + self.options.stats_interval
-            if early is not None:
-                (frame, read_at), early = early, None
+            if early:
+                frame, read_at = early.popleft()
             else:
                 try:
                     frame = self.source.read(timeout=READ_TIMEOUT_S)
@@ -154,8 +154,8 @@ class Pipeline:
                 read_at = time.perf_counter()
             if frame is None:
                 break
-            if self.recognizer.foresees and not self.source.paced:
-                early = self._read_early()
+            if not self.source.paced:
+                self._read_ahead(early)
             self.process(frame, read_at)
             if self.options.max_frames and self.counters.frames >= self.options.max_frames:
                 break
@@ -164,15 +164,20 @@ class Pipeline:
         self.publish_stats()
         return self.counters
 
-    def _read_early(self) -> tuple[Frame | None, float] | None:
-        """The next frame, read now and handed to the recognizer's detector; None if not ready."""
-        try:
-            frame = self.source.read(timeout=READ_TIMEOUT_S)
-        except TimeoutError:
-            return None
-        if frame is not None:
-            self.recognizer.foresee(frame.image)
-        return frame, time.perf_counter()
+    def _read_ahead(self, early: deque[tuple[Frame | None, float]]) -> None:
+        """Read on into ``early`` as far as the recognizer's next detection frame, if it asks,
+        and hand that frame to its detector; stop at the end of the source or on a timeout."""
+        while distance := self.recognizer.foresight:
+            while len(early) < distance and (not early or early[-1][0] is not None):
+                try:
+                    frame = self.source.read(timeout=READ_TIMEOUT_S)
+                except TimeoutError:
+                    return
+                early.append((frame, time.perf_counter()))
+            upcoming = early[distance - 1][0] if len(early) >= distance else None
+            if upcoming is None:
+                return
+            self.recognizer.foresee(upcoming.image, distance)
 
     def process(self, frame: Frame, read_at: float | None = None) -> None:
         """Recognise and publish one frame; a failure is logged and counted, not raised.

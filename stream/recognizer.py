@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,6 +126,10 @@ def _with_geometry(mesh: Mesh | None) -> tuple[Mesh | None, FaceGeometry | None]
     return mesh, read_geometry(mesh.points, mesh.irises) if mesh is not None else None
 
 
+FORESIGHT = 2
+"""At most how many frames ahead the fixed schedule takes its detection frames (see
+:attr:`Recognizer.foresight`)."""
+
 VIDEO_DETECT_EVERY = 3
 VIDEO_QUALITY_EVERY = 5
 VIDEO_LANDMARKS_EVERY = 10
@@ -157,7 +162,15 @@ class Recognizer:
     ``"freshest"`` with the newest detection finished, for live sources. Without it, detection
     runs inline on the frames it is due, as ``analyze`` and ``evaluate`` do. :meth:`close` stops
     the thread. A caller that can read ahead (a file) hands the fixed schedule its detection
-    frames one frame early through :meth:`foresee`, so the frame after each has its boxes ready.
+    frames up to two frames early through :meth:`foresee`, so the frame after each has its
+    boxes ready.
+
+    With ``ahead`` and a tracker the face mesh leaves the frame's path too: a reading due on
+    frame k starts on a thread of its own as soon as the face is tracked, and is published from
+    frame k + 1 on (frame k keeps the track's previous reading), so a mesh no longer holds up
+    the frame it is read on. Frame k + 1 waits for it if need be, so which reading a frame
+    carries depends only on frame numbers, never on timing. A track's first reading is waited
+    for on its own frame: a new face has its pose at once.
     """
 
     def __init__(
@@ -190,40 +203,53 @@ class Recognizer:
         self._detections: list[Detection] = []
         self._used = -1  # the frame whose detections are in use (with ``ahead``)
         self._submitted = -detect_every  # the last frame handed to the detector thread
-        self._foreseen = -1  # the last frame handed over early through ``foresee``
+        self._foreseen: set[int] = set()  # frames handed over early through ``foresee``
         self._thread = DetectorThread(self._detect_bgr) if ahead is not None else None
+        self._mesh_thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="face-mesh")
+            if ahead is not None and mesh is not None and tracker is not None
+            else None
+        )
 
     def close(self) -> None:
-        """Stop the detector thread, if any; the detector itself belongs to the caller."""
+        """Stop the detector and mesh threads, if any; the models belong to the caller."""
         if self._thread is not None:
             self._thread.close()
             self._thread = None
+        if self._mesh_thread is not None:
+            self._mesh_thread.shutdown(wait=True, cancel_futures=True)
+            self._mesh_thread = None
 
     @property
-    def foresees(self) -> bool:
-        """Whether the frame after the next one to recognise would start a detection if it came
-        now, through :meth:`foresee`: fixed schedule only, once, and only for a detection frame.
+    def foresight(self) -> int:
+        """How many frames past the next one to recognise a caller that can read ahead should
+        have read now, to hand the last of them to :meth:`foresee`; 0: none.
 
-        On the fixed schedule a detection frame's boxes are first needed one frame later, after
-        one frame's work: MediaPipe's call costs more than that on a small CPU, so that frame
-        waited. Handed over a frame early, the detection has two frames' work to hide behind.
+        Fixed schedule only: the nearest detection frame within :data:`FORESIGHT` frames that has
+        not been handed over yet. Its boxes are first needed one frame after it; handed over two
+        frames early, the detection hides behind three frames' work instead of one, which is
+        what MediaPipe's call takes on a small CPU whose other core is shared.
         """
         if self._thread is None or self.ahead != FIXED:
-            return False
-        upcoming = self._frame + 1
-        return upcoming % self.detect_every == 0 and upcoming != self._foreseen
+            return 0
+        for distance in range(1, FORESIGHT + 1):
+            upcoming = self._frame + distance
+            if upcoming % self.detect_every == 0 and upcoming not in self._foreseen:
+                return distance
+        return 0
 
-    def foresee(self, bgr: np.ndarray) -> None:
-        """Start detecting on the frame after the next one to recognise, ahead of its turn.
+    def foresee(self, bgr: np.ndarray, distance: int) -> None:
+        """Start detecting on the frame ``distance`` frames past the next one to recognise.
 
         Which detection a frame uses does not change, only when it starts, so the output is the
-        same as without it. A frame that :attr:`foresees` does not ask for is ignored.
+        same as without it. A frame that :attr:`foresight` does not ask for is ignored.
         """
-        if not self.foresees:
+        if distance < 1 or distance != self.foresight:
             return
         assert self._thread is not None
-        self._foreseen = self._frame + 1
-        self._thread.submit(self._foreseen, bgr)
+        number = self._frame + distance
+        self._foreseen.add(number)
+        self._thread.submit(number, bgr)
 
     def crops(self, bgr: np.ndarray, detections: list[Detection]) -> np.ndarray:
         size = self.models.manifest.input_size
@@ -241,8 +267,9 @@ class Recognizer:
                 self._detections = self._detect_bgr(bgr)
             return self._detections
         if self.ahead == FIXED:
-            if number % every == 0 and number != self._foreseen:
+            if number % every == 0 and number not in self._foreseen:
                 self._thread.submit(number, bgr)
+            self._foreseen.discard(number)
             self._use(every * ((number - 1) // every) if number else 0)
         else:
             if number - self._submitted >= every and self._thread.idle:
@@ -295,6 +322,24 @@ class Recognizer:
             log.debug("the face mesh failed on a face: %s", exc)
             return None
 
+    def _reading(self, bgr: np.ndarray, det: Detection) -> tuple[Mesh | None, FaceGeometry | None]:
+        return _with_geometry(self._read_mesh(bgr, det))
+
+    def _start_meshes(
+        self, bgr: np.ndarray, detections: list[Detection], tracks: list[Track] | None
+    ) -> None:
+        """Start the readings due on this frame on the mesh thread (with ``ahead`` only)."""
+        if self._mesh_thread is None or tracks is None:
+            return
+        number = self._frame - 1
+        for det, track in zip(detections, tracks, strict=True):
+            track.mesh_age += 1
+            started = track.meshed or bool(track.mesh_pending)
+            if not started or track.mesh_age >= self.mesh_every:
+                reading = self._mesh_thread.submit(self._reading, bgr, det)
+                track.mesh_pending.append((number, reading))
+                track.mesh_age = 0
+
     def _meshes(
         self, bgr: np.ndarray, detections: list[Detection], tracks: list[Track] | None
     ) -> list[tuple[Mesh | None, FaceGeometry | None]]:
@@ -302,11 +347,19 @@ class Recognizer:
         if self.mesh is None:
             return [(None, None)] * len(detections)
         if tracks is None:
-            return [_with_geometry(self._read_mesh(bgr, det)) for det in detections]
+            return [self._reading(bgr, det) for det in detections]
+        if self._mesh_thread is not None:
+            number = self._frame - 1
+            for track in tracks:
+                pending = track.mesh_pending
+                while pending and (pending[0][0] < number or not track.meshed):
+                    track.mesh, track.geometry = pending.popleft()[1].result()
+                    track.meshed = True
+            return [(track.mesh, track.geometry) for track in tracks]
         for det, track in zip(detections, tracks, strict=True):
             track.mesh_age += 1
             if not track.meshed or track.mesh_age >= self.mesh_every:
-                track.mesh, track.geometry = _with_geometry(self._read_mesh(bgr, det))
+                track.mesh, track.geometry = self._reading(bgr, det)
                 track.mesh_age, track.meshed = 0, True
         return [(track.mesh, track.geometry) for track in tracks]
 
@@ -320,12 +373,14 @@ class Recognizer:
                 self.tracker.update([])
             latency.update(crop=0.0, encode=0.0, head=0.0, quality=0.0, landmarks=0.0)
             return Recognition([], latency)
-        crops = self.crops(bgr, detections)
-        latency["crop"] = _ms(t1, time.perf_counter())
-        codes, probs, stage_ms = classify_crops(self.models, crops)
-        latency.update(stage_ms)
         tracker = self.tracker
         tracks = tracker.update([d.box for d in detections]) if tracker is not None else None
+        self._start_meshes(bgr, detections, tracks)
+        tracked = time.perf_counter()
+        crops = self.crops(bgr, detections)
+        latency["crop"] = _ms(tracked, time.perf_counter())
+        codes, probs, stage_ms = classify_crops(self.models, crops)
+        latency.update(stage_ms)
         t2 = time.perf_counter()
         quality = self._quality(crops, codes, tracks)
         t3 = time.perf_counter()

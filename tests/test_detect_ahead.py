@@ -18,6 +18,7 @@ import pytest
 
 from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import Detection, FaceDetector
+from stream.faces.mesh import FaceMesh, Mesh
 from stream.faces.tracker import IouTracker
 from stream.models import load_models
 from stream.pipeline import Pipeline, PipelineOptions
@@ -146,17 +147,17 @@ class Logged(Recognizer):
         super().__init__(*args, **kwargs)
         self.calls: list[tuple[str, int]] = []
 
-    def foresee(self, bgr: np.ndarray) -> None:
-        if self.foresees:
+    def foresee(self, bgr: np.ndarray, distance: int) -> None:
+        if distance == self.foresight:
             self.calls.append(("foresee", number_of(bgr)))
-        super().foresee(bgr)
+        super().foresee(bgr, distance)
 
     def recognize(self, bgr: np.ndarray) -> Recognition:
         self.calls.append(("recognize", number_of(bgr)))
         return super().recognize(bgr)
 
 
-def test_a_foreseen_detection_starts_a_frame_early_and_changes_nothing(
+def test_a_foreseen_detection_starts_two_frames_early_and_changes_nothing(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     stand_in.delay = lambda: 0.01
@@ -164,20 +165,41 @@ def test_a_foreseen_detection_starts_a_frame_early_and_changes_nothing(
     got, foreseen = [], []
     try:
         for k in range(12):
-            if recognizer.foresees:
-                foreseen.append(k + 1)
-                recognizer.foresee(painted(astronaut, k + 1))
-                recognizer.foresee(painted(astronaut, k + 1))  # asked twice: started once
+            while distance := recognizer.foresight:
+                due = k + distance
+                foreseen.append((k, due))
+                recognizer.foresee(painted(astronaut, due), distance)
+                recognizer.foresee(painted(astronaut, due), distance)  # asked twice: started once
+                recognizer.foresee(painted(astronaut, due + 1), distance + 1)  # not asked: ignored
                 deadline = time.monotonic() + 10
-                while k + 1 not in stand_in.seen and time.monotonic() < deadline:
+                while due not in stand_in.seen and time.monotonic() < deadline:
                     time.sleep(0.001)
-                assert k + 1 in stand_in.seen  # started before frame k is even labelled
+                assert due in stand_in.seen  # started before frame k is even labelled
             got.append(used(recognizer, astronaut, range(k, k + 1))[0])
     finally:
         recognizer.close()
-    assert foreseen == [3, 6, 9, 12]
+    assert foreseen == [(1, 3), (4, 6), (7, 9), (10, 12)]
     assert got == [0, 0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9]  # as without foreseeing
     assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
+
+
+def test_foreseeing_every_frame_reads_two_ahead_and_changes_nothing(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    """With a detection due on every frame, two are always running ahead, none twice."""
+    recognizer = recognizer_with(model_dir, stand_in, detect_every=1, ahead=FIXED)
+    got, foreseen = [], []
+    try:
+        for k in range(8):
+            while distance := recognizer.foresight:
+                foreseen.append(k + distance)
+                recognizer.foresee(painted(astronaut, k + distance), distance)
+            got.append(used(recognizer, astronaut, range(k, k + 1))[0])
+    finally:
+        recognizer.close()
+    assert foreseen == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert got == [0, 0, 1, 2, 3, 4, 5, 6]  # frame k labelled with frame k - 1's detection
+    assert sorted(stand_in.seen) == list(range(10))
 
 
 def test_only_the_fixed_schedule_foresees(
@@ -187,15 +209,15 @@ def test_only_the_fixed_schedule_foresees(
         recognizer = recognizer_with(model_dir, stand_in, detect_every=2, ahead=ahead)
         try:
             for k in range(4):
-                assert not recognizer.foresees
-                recognizer.foresee(painted(astronaut, 100 + k))  # ignored
+                assert not recognizer.foresight
+                recognizer.foresee(painted(astronaut, 100 + k), 1)  # ignored
                 recognizer.recognize(painted(astronaut, k))
         finally:
             recognizer.close()
     assert not [n for n in stand_in.seen if n >= 100]
 
 
-def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
+def test_the_pipeline_reads_detection_frames_two_early_and_labels_as_without(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     images = [painted(astronaut, k) for k in range(14)]
@@ -213,8 +235,8 @@ def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
         3 * ((k - 1) // 3) if k else 0 for k in range(14)
     ]
     order = [f"{kind} {n}" for kind, n in recognizer.calls]
-    for due in (3, 6, 9, 12):  # each detection frame handed over before the frame before it
-        assert order.index(f"foresee {due}") == order.index(f"recognize {due - 1}") - 1
+    for due in (3, 6, 9, 12):  # each detection frame handed over two frames before its turn
+        assert order.index(f"foresee {due}") == order.index(f"recognize {due - 2}") - 1
     assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
     assert all(f["latency_ms"]["total"] >= f["latency_ms"]["detect"] for f in frames)
 
@@ -239,10 +261,70 @@ def test_a_paced_source_is_never_read_ahead(make_clip, model_dir: Path, stand_in
         assert not [call for call in recognizer.calls if call[0] == "foresee"]
 
 
-def test_close_stops_the_thread(model_dir: Path, stand_in: StandIn) -> None:
-    recognizer = recognizer_with(model_dir, stand_in, ahead=FIXED)
+class StandInMesh:
+    """A face mesh that gives the astronaut's real points with the frame's painted number as
+    its presence, so each face says which frame's reading it carries; slow on demand."""
+
+    def __init__(self, detector: StandIn, astronaut: np.ndarray) -> None:
+        mesh = FaceMesh().run(astronaut, detector.box)
+        assert mesh is not None
+        self.points = mesh.points
+        self.delay = lambda: 0.0
+        self.seen: list[tuple[int, str]] = []
+
+    def run(self, bgr: np.ndarray, det: Detection) -> Mesh:
+        number = number_of(bgr)
+        self.seen.append((number, threading.current_thread().name))
+        time.sleep(self.delay())
+        return Mesh(self.points, float(number))
+
+
+def mesh_shown(recognizer: Recognizer, astronaut: np.ndarray, frames: range) -> list[int]:
+    shown = []
+    for k in frames:
+        (face,) = recognizer.recognize(painted(astronaut, k)).faces
+        assert face.mesh is not None and face.geometry is not None
+        shown.append(int(face.mesh.presence))
+    return shown
+
+
+def test_ahead_the_mesh_runs_on_its_own_thread_and_shows_from_the_next_frame(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    """A reading due on frame k is taken on frame k and carried from frame k + 1, however long
+    it takes; a new face's first reading is waited for on its own frame."""
+    mesh = StandInMesh(stand_in, astronaut)
+    for delay in (lambda: 0.0, lambda: 0.03, lambda: random.uniform(0.0, 0.02)):
+        mesh.delay, mesh.seen = delay, []
+        recognizer = recognizer_with(
+            model_dir, stand_in, detect_every=3, ahead=FIXED, mesh=mesh, mesh_every=4
+        )
+        try:
+            got = mesh_shown(recognizer, astronaut, range(12))
+        finally:
+            recognizer.close()
+        assert got == [0, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8]
+        assert [number for number, _ in mesh.seen] == [0, 4, 8]
+        assert {thread for _, thread in mesh.seen} == {"face-mesh_0"}
+
+
+def test_inline_the_mesh_shows_on_the_frame_it_is_read(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    mesh = StandInMesh(stand_in, astronaut)
+    recognizer = recognizer_with(model_dir, stand_in, detect_every=3, mesh=mesh, mesh_every=4)
+    got = mesh_shown(recognizer, astronaut, range(12))
+    assert got == [0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8]
+    assert {thread for _, thread in mesh.seen} == {threading.current_thread().name}
+
+
+def test_close_stops_the_threads(model_dir: Path, stand_in: StandIn, astronaut: np.ndarray) -> None:
+    mesh = StandInMesh(stand_in, astronaut)
+    recognizer = recognizer_with(model_dir, stand_in, ahead=FIXED, mesh=mesh, mesh_every=2)
+    mesh_shown(recognizer, astronaut, range(3))
     recognizer.close()
-    assert not any(t.name == "face-detector" and t.is_alive() for t in threading.enumerate())
+    names = [t.name for t in threading.enumerate() if t.is_alive()]
+    assert not [name for name in names if name == "face-detector" or name.startswith("face-mesh")]
     with pytest.raises(ValueError, match="ahead must be one of"):
         recognizer_with(model_dir, stand_in, ahead="sometimes")
 

@@ -90,7 +90,7 @@ def run(ctx: BenchContext) -> Section:
     if root is None:
         section.notes.append(f"Skipped: ../shared/{DATA} is absent.")
         return section
-    models = load_models(ctx.models, "cpu", ctx.threads)
+    models = load_models(ctx.models, "cpu", ctx.component_threads)
     paths, targets = load_labelled_images(root, models.manifest.labels)
     total = len(paths)
     if ctx.quick:

@@ -38,7 +38,13 @@ class BenchContext:
     models_kind: str  # "shipped", "given" or "tiny"
     shared: Path | None  # ../shared beside the repository, when it is there
     work: Path  # scratch: generated clips, the tiny models
-    threads: int
+    threads: int | None  # --threads; None: each setting as `emostream run` would have it
+
+    @property
+    def component_threads(self) -> int:
+        """Threads for the models where one component is timed alone: ``--threads``, else two,
+        ``run``'s default without a detector thread beside them."""
+        return self.threads or 2
 
     def command(self, name: str) -> str:
         """The command that reproduces one benchmark's section on its own."""
@@ -84,7 +90,7 @@ def build_tiny_models(work: Path) -> Path:
 
 
 def make_context(
-    quick: bool, models: Path | None, threads: int, work: Path | None = None
+    quick: bool, models: Path | None, threads: int | None, work: Path | None = None
 ) -> BenchContext:
     work = work or Path(tempfile.gettempdir()) / "emostream-bench"
     work.mkdir(parents=True, exist_ok=True)

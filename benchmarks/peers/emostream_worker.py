@@ -4,8 +4,9 @@ Both workers decode the same file with the same OpenCV build and report the same
 two start-ups and memory peaks are measured alike. Per frame emostream does what the pipeline
 does between decoding and the socket: detect, crop, encode, head, quality, the face mesh, track,
 and build and serialise the frame message (``schema.encode``); the send itself is benchmarked
-elsewhere. Like ``run`` on a file, it reads a detection frame one frame early and hands it to the
-detector (``Recognizer.foresee``); the decode is timed apart from the work either way.
+elsewhere. Like ``run`` on a file, it reads up to two frames ahead to hand each detection frame
+to the detector early (``Recognizer.foresight``); the decode is timed apart from the work either
+way.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import json
 import resource
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video")
     parser.add_argument("--models", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="as `emostream run`'s")
     parser.add_argument("--detector", default="short")
     parser.add_argument("--frames", type=int, default=None, help="at most this many frames")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls on the first frame")
@@ -47,17 +49,24 @@ def main() -> int:
 
     import cv2
 
-    from stream.faces.ahead import FIXED
+    from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
     from stream.faces.detector import FaceDetector
-    from stream.faces.mesh import FaceMesh
-    from stream.faces.tracker import IouTracker
     from stream.models import load_models
     from stream.process import quiet_native_logs
     from stream.publish import schema
     from stream.recognizer import Recognizer
 
     quiet_native_logs()
-    models = load_models(args.models, "cpu", args.threads)
+    options = RecognizerOptions(
+        models=args.models,
+        threads=args.threads,
+        detect_every=args.detect_every,
+        quality_every=args.quality_every,
+        detection=args.detection,
+        landmarks=args.landmarks,
+        gaze=args.gaze,
+    )
+    models = load_models(args.models, "cpu", options.model_threads)
     detector = FaceDetector(args.detector, min_score=0.5, max_faces=8)
     capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
     if not capture.isOpened():
@@ -70,16 +79,7 @@ def main() -> int:
         warm.recognize(first)
     capture.release()
     capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
-    recognizer = Recognizer(
-        models,
-        detector,
-        IouTracker(alpha=0.4),
-        detect_every=args.detect_every,
-        quality_every=args.quality_every,
-        ahead=FIXED if args.detection == "ahead" else None,
-        mesh=FaceMesh(gaze=args.gaze) if args.landmarks else None,
-        mesh_every=max(args.landmarks, 1),
-    )
+    recognizer = video_recognizer(models, detector, open_mesh(options), options)
     labels = recognizer.labels
     startup_s = time.perf_counter() - STARTED
 
@@ -88,18 +88,17 @@ def main() -> int:
     process_ms: list[float] = []
     faces: list[int] = []
     top: list[str | None] = []
-    early: tuple[bool, Any, float] | None = None  # read ahead, as `run` reads a file
+    early: deque[tuple[bool, Any, float]] = deque()  # read ahead, as `run` reads a file
     while args.frames is None or len(process_ms) < args.frames:
-        if early is not None:
-            (ok, frame, read_ms), early = early, None
-        else:
-            ok, frame, read_ms = read(capture)
+        ok, frame, read_ms = early.popleft() if early else read(capture)
         if not ok:
             break
-        if recognizer.foresees:
-            early = read(capture)
-            if early[0]:
-                recognizer.foresee(early[1])
+        while distance := recognizer.foresight:
+            while len(early) < distance and (not early or early[-1][0]):
+                early.append(read(capture))
+            if len(early) < distance or not early[distance - 1][0]:
+                break
+            recognizer.foresee(early[distance - 1][1], distance)
         t1 = time.perf_counter()
         result = recognizer.recognize(frame)
         found = [face.to_message(labels, False) for face in result.faces]

@@ -89,9 +89,9 @@ def measure(model: Path, threads: int, calls: int) -> list[list[str]]:
 
 def run(ctx: BenchContext) -> Section:
     model = ctx.models / "encoder.tflite"
-    rows = measure(model, ctx.threads, 50 if ctx.quick else 400)
+    rows = measure(model, ctx.component_threads, 50 if ctx.quick else 400)
     table = Table(
-        f"`{model.relative_to(ctx.models.parent)}`, {ctx.threads} threads, ms a call "
+        f"`{model.relative_to(ctx.models.parent)}`, {ctx.component_threads} threads, ms a call "
         f"(median of {ROUNDS} interleaved rounds)",
         ["face counts", "resized each change", "one per batch size", "speed-up"],
         rows,

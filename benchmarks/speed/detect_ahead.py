@@ -5,8 +5,8 @@ Three questions, each answered in the same run:
    loopback subscriber) on the shared sample video at ``run``'s cadence, with ``--detection
    ahead`` and ``inline``, three rounds each, round-robin: frames a second, and p50 / p90 / p99
    of capture → publish (``latency_ms.total``) and of the detect stage as the frame sees it.
-   ``ahead`` reads each detection frame a frame early, as ``run`` does on a file, and its
-   capture → publish counts that wait.
+   ``ahead`` reads each detection frame up to two frames early, as ``run`` does on a file, and
+   capture → publish counts the wait of the frames read early.
 2. Labels: on every clip in ``../shared/videos``, how often the top label per tracked face and
    frame agrees between the two schedules, and whether two ``ahead`` runs give identical labels.
 3. The detector's own cost: LiteRT on the BlazeFace short-range file (1 and 2 threads) against
@@ -91,16 +91,18 @@ def pipeline_run(
     )
 
 
-def labels(models: Models, frames: list[np.ndarray], detection: str) -> dict[tuple[int, int], int]:
+def labels(
+    models: dict[str, Models], frames: list[np.ndarray], detection: str
+) -> dict[tuple[int, int], int]:
     """Top label per (frame, track id), through ``run``'s recognizer and cadence."""
     detector = FaceDetector("short", 0.5, 8)
     options = RecognizerOptions(detection=detection)
-    recognizer = video_recognizer(models, detector, open_mesh(options), options)
+    recognizer = video_recognizer(models[detection], detector, open_mesh(options), options)
     top = {}
     try:
         for index, frame in enumerate(frames):
-            if recognizer.foresees and index + 1 < len(frames):  # as the pipeline reads a file
-                recognizer.foresee(frames[index + 1])
+            while (distance := recognizer.foresight) and index + distance < len(frames):
+                recognizer.foresee(frames[index + distance], distance)  # as `run` reads a file
             for face in recognizer.recognize(frame).faces:
                 top[index, face.id] = int(np.argmax(face.probs))
         return top
@@ -109,7 +111,7 @@ def labels(models: Models, frames: list[np.ndarray], detection: str) -> dict[tup
         detector.close()
 
 
-def label_rows(models: Models, clips: list[Path]) -> list[list[str]]:
+def label_rows(models: dict[str, Models], clips: list[Path]) -> list[list[str]]:
     rows = []
     for clip in clips:
         frames = decode(clip)
@@ -174,13 +176,16 @@ def detector_rows(frame: np.ndarray, repeat: int) -> list[list[str]]:
 
 
 def measure(models_dir: Path, shared: Path, quick: bool) -> tuple[Table, Table, Table, list[str]]:
-    models = load_models(models_dir)
+    models = {  # each schedule with `run`'s threads for it
+        name: load_models(models_dir, threads=RecognizerOptions(detection=name).model_threads)
+        for name in SCHEDULES
+    }
     video = shared / VIDEO
     max_frames = 60 if quick else None
     runs: dict[str, list[tuple[float, Summary, Summary]]] = {name: [] for name in SCHEDULES}
     for _ in range(1 if quick else ROUNDS):
         for name in SCHEDULES:
-            runs[name].append(pipeline_run(models, video, name, max_frames))
+            runs[name].append(pipeline_run(models[name], video, name, max_frames))
     speed = Table(
         f"`{VIDEO}` through the real pipeline, `run`'s cadence; the median-FPS round of "
         f"{len(runs['inline'])}; ms p50 / p90 / p99",

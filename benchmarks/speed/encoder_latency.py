@@ -92,7 +92,7 @@ def run(ctx: BenchContext) -> Section:
         try:
             if delegate == "edgetpu":
                 load_delegate(delegate)  # the runtime first: a missing one is the real reason
-            models = load_models(ctx.models, delegate, ctx.threads)
+            models = load_models(ctx.models, delegate, ctx.component_threads)
         except (EmostreamError, RuntimeError, ImportError, OSError) as exc:
             section.notes.append(f"{delegate}: not present ({exc})")
             continue

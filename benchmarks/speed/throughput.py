@@ -269,7 +269,7 @@ def growth_notes(by_faces: list[PipelineRun], by_size: list[PipelineRun]) -> lis
 
 
 def run(ctx: BenchContext) -> Section:
-    models = load_models(ctx.models, "cpu", ctx.threads)
+    models = load_models(ctx.models, "cpu", ctx.component_threads)
     real, by_faces, by_size, note = workloads(ctx)
     results: dict[str, list[PipelineRun]] = {}
     for group, items in (("real", real), ("faces", by_faces), ("size", by_size)):
@@ -287,7 +287,7 @@ def run(ctx: BenchContext) -> Section:
     section.notes = [
         "FPS is frames over the wall time of `Pipeline.run()` (one thread, file source, nothing "
         f"paced); stage times exclude {WARMUP_FRAMES} warm-up frames run first. "
-        f"Models on the CPU with {ctx.threads} threads.",
+        f"Models on the CPU with {ctx.component_threads} threads.",
         'Cadence: every row detects and scores quality on every frame except "run\'s cadence", '
         f"which uses `emostream run`'s defaults: detection every {VIDEO_DETECT_EVERY} frames "
         f"(the last faces are reused in between), quality every {VIDEO_QUALITY_EVERY} frames per "

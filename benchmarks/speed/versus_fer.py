@@ -175,7 +175,11 @@ def run(ctx: BenchContext) -> Section:
     limit = ["--frames", "48"] if ctx.quick else []
     timeout = 300 if ctx.quick else 1800
     base = [sys.executable, "-m", "benchmarks.peers.emostream_worker", str(video)]
-    worker = [*base, "--models", str(ctx.models), "--threads", str(ctx.threads), *limit]
+    threads = [] if ctx.threads is None else ["--threads", str(ctx.threads)]
+    threads_text = (
+        str(ctx.threads) if ctx.threads else "`run`'s default (1 with detection ahead, 2 inline)"
+    )
+    worker = [*base, "--models", str(ctx.models), *threads, *limit]
     commands = {
         "emostream": [*worker, *RUN_DEFAULTS],
         "emostream, landmarks off": [*worker, *CADENCE, "--detection=ahead"],
@@ -186,7 +190,6 @@ def run(ctx: BenchContext) -> Section:
     }
     shipped = ctx.models_kind == "shipped"
     if shipped:
-        threads = ["--threads", str(ctx.threads)]
         for member in members(FAMILY):
             models = ["--models", str(member.path), *threads]
             commands[f"member {member.name}"] = [*base, *models, *limit, *RUN_DEFAULTS]
@@ -234,7 +237,7 @@ def run(ctx: BenchContext) -> Section:
         f"run on {cadence_same} of {cadence_both} frames "
         f"({100.0 * cadence_same / max(cadence_both, 1):.1f} %) where both found one face.",
         f"emostream per frame: detect (MediaPipe short-range), crop, int8 encoder, head, quality "
-        f"decoder, tracker, JSON message; models on {ctx.threads} CPU threads. fer per frame: "
+        f"decoder, tracker, JSON message; models on {threads_text} CPU threads. fer per frame: "
         "`FER(mtcnn=False).detect_emotions(frame)` with its defaults (Haar cascade, quantized "
         "TFLite emotion model through TensorFlow's interpreter).",
         f"Top label agreement on the {both} frames where both found exactly one face: "

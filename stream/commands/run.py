@@ -84,7 +84,11 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"where the models run: {', '.join(DELEGATES)} or a delegate library path",
     )
     model.add_argument(
-        "--threads", type=positive_int, default=DEFAULTS.threads, help="CPU threads for models"
+        "--threads",
+        type=positive_int,
+        default=DEFAULTS.threads,
+        help="CPU threads for the expression models (default: 1 with --detection ahead, "
+        "whose threads take the other cores; 2 inline)",
     )
     model.add_argument(
         "--min-quality",

@@ -7,7 +7,9 @@ single-frame noise does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -39,6 +41,9 @@ class Track:
     geometry: FaceGeometry | None = None  # what that mesh says, read once per mesh
     mesh_age: int = 0  # frames since then
     meshed: bool = False  # whether the mesh has run on this face at all
+    mesh_pending: deque[tuple[int, Future[tuple[Mesh | None, FaceGeometry | None]]]] = field(
+        default_factory=deque
+    )  # readings started off the frame's path: (frame number, reading), oldest first
 
     def smooth(self, probs: np.ndarray, alpha: float) -> np.ndarray:
         """Blend this frame's probabilities in; ``alpha`` is the weight of the new frame."""
