@@ -19,6 +19,7 @@ WRITES = {
     "speed.encoder_latency": SECTION + " (`benchmarks.run --only encoder`)",
     "speed.batch_sizes": SECTION + " (`benchmarks.run --only batch`)",
     "speed.detect_ahead": SECTION + " (`benchmarks.run --only ahead`)",
+    "speed.threads": SECTION + " (`benchmarks.run --only threads`)",
     "speed.analyze_files": SECTION + "; CSV tables in a scratch folder, removed after",
     "speed.soak": SECTION + "; with --out, the same into a file",
     "accuracy.detection": SECTION + " (`benchmarks.run --only accuracy`)",

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "encoder": "benchmarks.speed.encoder_latency",
     "batch": "benchmarks.speed.batch_sizes",
     "ahead": "benchmarks.speed.detect_ahead",
+    "threads": "benchmarks.speed.threads",
     "install": "benchmarks.deployment.install",
     "mqtt": "benchmarks.deployment.mqtt_bridge",
     "analyze": "benchmarks.speed.analyze_files",

@@ -86,7 +86,7 @@ class RecognizerOptions:
 
         Ahead, the detector's thread and the face mesh's keep the second core of a small CPU
         busy: a model's second thread then mostly spins waiting for it (on a 2-core AVX2 EPYC
-        a frame cost 4.3 ms of CPU with two, 3.4 ms with one; ``benchmarks.speed.threads``).
+        see ``benchmarks.speed.threads``).
         """
         if self.threads is not None:
             return self.threads

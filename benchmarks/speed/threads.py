@@ -1,0 +1,171 @@
+"""Benchmark: where a frame's CPU goes with detection ahead, by thread, for each thread setting.
+
+``run``'s recognizer (the fixed detection schedule, the face mesh, quality every 5th frame) on
+the sample video's frames, decoded beforehand so that only the recognizer's own threads share
+the cores. Four settings, alternated round by round: the expression models on 1 or 2 threads,
+and OpenCV's pool of 1 or 2 threads. For each: frames a second, the CPU a frame costs in all
+(``time.process_time``), and that CPU split by thread, read from ``/proc/self/task``. On a
+small CPU whose second core already runs the detector and the mesh, a second model thread or a
+second OpenCV thread mostly spins, waiting for a core: the CPU a frame costs shows it where the
+frame rate, noisy on a shared machine, may not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from benchmarks.common.clips import decode
+from benchmarks.common.context import ROOT, BenchContext, shared_dir
+from benchmarks.common.report import Section, Table, machine_header
+from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
+from stream.faces.detector import FaceDetector
+from stream.family import resolve_model_dir
+from stream.models import Models, load_models
+from stream.publish import schema
+from stream.recognizer import Recognizer
+
+NAME = "threads"
+TITLE = "Detection ahead: the CPU a frame costs, by thread, with 1 or 2 model and OpenCV threads"
+VIDEO = "videos/WolfgangLanger_Pexels.mp4"
+ROUNDS = 4
+SETTINGS = ((1, 1), (2, 1), (1, 2), (2, 2))  # (model threads, OpenCV threads)
+TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_ms() -> dict[str, float]:
+    """CPU ms so far of each live thread of this process, keyed ``name:tid``."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[f"{name}:{tid}"] = (int(fields[11]) + int(fields[12])) * TICK_MS
+    return out
+
+
+def kind(key: str) -> str:
+    """A thread's role from its name: ours are named, MediaPipe's graph runs on ``drishti``
+    threads, and the unnamed rest of ``python`` are the interpreters' and OpenCV's pools."""
+    name = key.split(":")[0]
+    if name == "python":
+        return "main" if key.endswith(f":{os.getpid()}") else "model and OpenCV pools"
+    if name.startswith("face-mesh"):
+        return "face mesh"
+    if name == "drishti":
+        return "MediaPipe graph"
+    return name
+
+
+def one_run(
+    models: Models, detector: FaceDetector, frames: list[np.ndarray], opencv_threads: int
+) -> tuple[float, float, Counter[str]]:
+    """Frames a second, CPU ms a frame, and CPU ms a frame by thread role, for one pass."""
+    options = RecognizerOptions()
+    recognizer = video_recognizer(models, detector, open_mesh(options), options)
+    cv2.setNumThreads(opencv_threads)  # over the recognizer's own choice
+    before = thread_cpu_ms()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    try:
+        for index, frame in enumerate(frames):
+            while (distance := recognizer.foresight) and index + distance < len(frames):
+                recognizer.foresee(frames[index + distance], distance)
+            faces = recognizer.recognize(frame).faces
+            message = schema.frame_message(
+                "bench",
+                index,
+                0.0,
+                0.0,
+                frame.shape[1],
+                frame.shape[0],
+                [face.to_message(recognizer.labels, False) for face in faces],
+                {},
+            )
+            schema.encode(message)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        after = thread_cpu_ms()
+    finally:
+        recognizer.close()
+    roles: Counter[str] = Counter()
+    for key, ms in after.items():
+        roles[kind(key)] += (ms - before.get(key, 0.0)) / len(frames)
+    return len(frames) / wall, 1000.0 * cpu / len(frames), roles
+
+
+def measure(models_dir: Path, video: Path, quick: bool) -> tuple[Table, list[str]]:
+    frames = decode(video)[: 90 if quick else None]
+    detector = FaceDetector("short", 0.5, 8)
+    models = {threads: load_models(models_dir, threads=threads) for threads, _ in SETTINGS}
+    warm = Recognizer(models[1], detector)
+    for _ in range(3):
+        warm.recognize(frames[0])
+    runs: dict[tuple[int, int], list[tuple[float, float, Counter[str]]]] = {s: [] for s in SETTINGS}
+    try:
+        for _ in range(1 if quick else ROUNDS):
+            for setting in SETTINGS:
+                runs[setting].append(one_run(models[setting[0]], detector, frames, setting[1]))
+    finally:
+        detector.close()
+    roles = sorted({role for results in runs.values() for r in results for role in r[2]})
+    table = Table(
+        f"{len(frames)} decoded frames of `{VIDEO}`, `run`'s recognizer; each setting's "
+        f"median-FPS round of {len(runs[SETTINGS[0]])}; CPU ms a frame",
+        ["model threads", "OpenCV threads", "frames/s", "CPU a frame", *roles],
+    )
+    for setting, results in runs.items():
+        fps, cpu, by_role = sorted(results, key=lambda r: r[0])[len(results) // 2]
+        table.add(
+            setting[0],
+            setting[1],
+            f"{fps:.1f}",
+            f"{cpu:.2f}",
+            *(f"{by_role.get(role, 0.0):.2f}" for role in roles),
+        )
+    medians = {s: float(np.median([r[1] for r in results])) for s, results in runs.items()}
+    notes = [
+        "Median CPU ms a frame over the rounds: "
+        + ", ".join(f"{m} model / {c} OpenCV thread(s) {v:.2f}" for (m, c), v in medians.items())
+        + f". `run`'s default with detection ahead is 1 / 1. Thread CPU comes in clock ticks "
+        f"of {TICK_MS:.0f} ms, summed over the run."
+    ]
+    return table, notes
+
+
+def run(ctx: BenchContext) -> Section:
+    video = ctx.shared_path(VIDEO)
+    if video is None:
+        return Section(NAME, TITLE, ctx.command(NAME), notes=[f"skipped: no ../shared/{VIDEO}"])
+    table, notes = measure(ctx.models, video, ctx.quick)
+    return Section(NAME, TITLE, ctx.command(NAME), tables=[table], notes=notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.threads")
+    parser.add_argument("--models", type=Path, help="model folder (default: the family's)")
+    parser.add_argument("--quick", action="store_true", help="90 frames, one round")
+    args = parser.parse_args(argv)
+    shared = shared_dir()
+    if shared is None or not (shared / VIDEO).exists():
+        print(f"no ../shared/{VIDEO} beside the repository: nothing to measure", file=sys.stderr)
+        return 2
+    models = args.models or resolve_model_dir()
+    command = shlex.join(["python", "-m", "benchmarks.speed.threads", *(argv or sys.argv[1:])])
+    table, notes = measure(models, shared / VIDEO, args.quick)
+    print(machine_header(ROOT, models, "shipped"))
+    print(Section(NAME, TITLE, command, tables=[table], notes=notes).markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
