@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -57,8 +58,7 @@ class RecognizerOptions:
     """A model folder of its own, instead of a family member."""
     delegate: str = "cpu"
     threads: int | None = None
-    """CPU threads for the expression models; None: one with detection ahead, two inline (see
-    :attr:`model_threads`)."""
+    """CPU threads for the expression models; None: see :attr:`model_threads`."""
     detector: str = "short"
     min_score: float = 0.5
     max_faces: int = 8
@@ -82,15 +82,20 @@ class RecognizerOptions:
 
     @property
     def model_threads(self) -> int:
-        """``threads``, or by default one with detection ahead and two inline.
+        """``threads``, or by default one with detection ahead on a CPU of two cores, else two.
 
         Ahead, the detector's thread and the face mesh's keep the second core of a small CPU
-        busy: a model's second thread then mostly spins waiting for it (on a 2-core AVX2 EPYC
-        see ``benchmarks.speed.threads``).
+        busy: a model's second thread then mostly spins waiting for it (see
+        ``benchmarks.speed.threads``).
         """
         if self.threads is not None:
             return self.threads
-        return 1 if self.detection == "ahead" else 2
+        return 1 if self.detection == "ahead" and usable_cores() <= 2 else 2
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    return len(os.sched_getaffinity(0))
 
 
 @dataclass(frozen=True)
@@ -151,15 +156,16 @@ def video_recognizer(
     """A recognizer that follows faces from frame to frame, as ``run`` and ``analyze`` do.
 
     With ``detection = "ahead"`` a file gets the fixed schedule (the same output every run) and
-    a ``live`` source the freshest detection; close the recognizer to stop its threads. Ahead,
-    OpenCV's own pool is cut to one thread for the whole process: the detector's and the face
-    mesh's threads already keep the cores busy, and OpenCV's helpers would only contend with
-    them (see :attr:`RecognizerOptions.model_threads`).
+    a ``live`` source the freshest detection; close the recognizer to stop its threads. Ahead
+    on a CPU of two cores, OpenCV's own pool is cut to one thread for the whole process: the
+    detector's and the face mesh's threads already keep both cores busy, and OpenCV's helpers
+    would only contend with them (see :attr:`RecognizerOptions.model_threads`).
     """
     ahead = None
     if options.detection == "ahead":
         ahead = FRESHEST if live else FIXED
-        cv2.setNumThreads(1)
+        if usable_cores() <= 2:
+            cv2.setNumThreads(1)
     return Recognizer(
         models,
         detector,

@@ -8,14 +8,17 @@ detector runs in the end-to-end checks at the bottom.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from stream.assemble import RecognizerOptions, video_recognizer
 from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.mesh import FaceMesh, Mesh
@@ -349,3 +352,32 @@ def test_run_on_a_file_gives_the_same_labels_every_time(make_clip, model_dir: Pa
     inline = _labels(clip, model_dir, "--detection", "inline")
     agree = sum(a == b for a, b in zip(first, inline, strict=True))
     assert agree >= 0.9 * len(inline)  # the same faces; only detection frames use older boxes
+
+
+@pytest.mark.parametrize(
+    ("cores", "detection", "threads", "expected"),
+    [(2, "ahead", None, 1), (1, "ahead", None, 1), (4, "ahead", None, 2), (2, "inline", None, 2),
+     (2, "ahead", 3, 3)],
+)  # fmt: skip
+def test_the_models_threads_leave_a_small_cpus_second_core_to_detection(
+    monkeypatch, cores: int, detection: str, threads: int | None, expected: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
+    assert RecognizerOptions(threads=threads, detection=detection).model_threads == expected
+
+
+@pytest.mark.parametrize(("cores", "detection", "pool"), [(2, "ahead", 1), (4, "ahead", 4),
+                                                          (2, "inline", 4)])  # fmt: skip
+def test_opencv_keeps_to_one_thread_only_ahead_on_a_small_cpu(
+    monkeypatch, model_dir: Path, stand_in: StandIn, cores: int, detection: str, pool: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
+    original = cv2.getNumThreads()
+    cv2.setNumThreads(4)
+    try:
+        options = RecognizerOptions(detection=detection, landmarks=0)
+        recognizer = video_recognizer(load_models(model_dir), stand_in, None, options)  # type: ignore[arg-type]
+        recognizer.close()
+        assert cv2.getNumThreads() == pool
+    finally:
+        cv2.setNumThreads(original)

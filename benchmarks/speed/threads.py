@@ -16,6 +16,7 @@ import argparse
 import os
 import shlex
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,31 +42,36 @@ SETTINGS = ((1, 1), (2, 1), (1, 2), (2, 2))  # (model threads, OpenCV threads)
 TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu_ms() -> dict[str, float]:
-    """CPU ms so far of each live thread of this process, keyed ``name:tid``."""
+def thread_cpu_ms() -> dict[tuple[int, str], float]:
+    """CPU ms so far of each live thread of this process, keyed (native id, role)."""
+    named = {t.native_id: t.name for t in threading.enumerate()}
     out = {}
     for tid in os.listdir("/proc/self/task"):
         try:
             stat = Path(f"/proc/self/task/{tid}/stat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        out[f"{name}:{tid}"] = (int(fields[11]) + int(fields[12])) * TICK_MS
+        name = named.get(int(tid), stat[stat.index("(") + 1 : stat.rindex(")")])
+        out[int(tid), role(name)] = (int(fields[11]) + int(fields[12])) * TICK_MS
     return out
 
 
-def kind(key: str) -> str:
-    """A thread's role from its name: ours are named, MediaPipe's graph runs on ``drishti``
-    threads, and the unnamed rest of ``python`` are the interpreters' and OpenCV's pools."""
-    name = key.split(":")[0]
-    if name == "python":
-        return "main" if key.endswith(f":{os.getpid()}") else "model and OpenCV pools"
+def role(name: str) -> str:
+    """A thread's role from its name: Python's threads by their own names (ours, and
+    MediaPipe's dispatcher that calls into its graph), MediaPipe's graph threads by the OS name
+    it gives them, and the unnamed rest: the interpreters' and OpenCV's pools."""
+    if name == "MainThread":
+        return "main"
     if name.startswith("face-mesh"):
         return "face mesh"
+    if name == "face-detector":
+        return "detector (ours)"
     if name == "drishti":
         return "MediaPipe graph"
-    return name
+    if name == "python":
+        return "model and OpenCV pools"
+    return "other Python threads"
 
 
 def one_run(
@@ -99,7 +105,7 @@ def one_run(
         recognizer.close()
     roles: Counter[str] = Counter()
     for key, ms in after.items():
-        roles[kind(key)] += (ms - before.get(key, 0.0)) / len(frames)
+        roles[key[1]] += (ms - before.get(key, 0.0)) / len(frames)
     return len(frames) / wall, 1000.0 * cpu / len(frames), roles
 
 

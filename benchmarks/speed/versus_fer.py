@@ -176,9 +176,7 @@ def run(ctx: BenchContext) -> Section:
     timeout = 300 if ctx.quick else 1800
     base = [sys.executable, "-m", "benchmarks.peers.emostream_worker", str(video)]
     threads = [] if ctx.threads is None else ["--threads", str(ctx.threads)]
-    threads_text = (
-        str(ctx.threads) if ctx.threads else "`run`'s default (1 with detection ahead, 2 inline)"
-    )
+    threads_text = str(ctx.threads) if ctx.threads else "`run`'s default number of"
     worker = [*base, "--models", str(ctx.models), *threads, *limit]
     commands = {
         "emostream": [*worker, *RUN_DEFAULTS],

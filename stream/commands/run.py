@@ -87,8 +87,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=positive_int,
         default=DEFAULTS.threads,
-        help="CPU threads for the expression models (default: 1 with --detection ahead, "
-        "whose threads take the other cores; 2 inline)",
+        help="CPU threads for the expression models (default: 1 with --detection ahead on a "
+        "2-core CPU, whose detector and mesh threads take the other core; else 2)",
     )
     model.add_argument(
         "--min-quality",
