@@ -29,7 +29,7 @@ from stream.faces.mesh import FaceMesh
 from stream.faces.tracker import IouTracker
 from stream.family import resolve_model_dir
 from stream.metrics import MetricsServer, PipelineMetrics
-from stream.models import Models, load_models
+from stream.models import Manifest, Models, load_models
 from stream.outputs import Recorder, Window
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish.publisher import Publisher
@@ -44,6 +44,9 @@ from stream.sources import ReconnectPolicy, SourceKind, open_source
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
+LIGHT_MACS = 100_000_000
+"""A member's face pass up to this many MACs (``nano``, ``small``) runs on one thread by default
+with detection ahead on two cores (:meth:`RecognizerOptions.model_threads`)."""
 LIVE = frozenset({SourceKind.CAMERA, SourceKind.RTSP, SourceKind.HTTP})
 """Sources whose frames come at their own pace: they get the freshest detection."""
 
@@ -58,7 +61,7 @@ class RecognizerOptions:
     """A model folder of its own, instead of a family member."""
     delegate: str = "cpu"
     threads: int | None = None
-    """CPU threads for the expression models; None: see :attr:`model_threads`."""
+    """CPU threads for the expression models; None: see :meth:`model_threads`."""
     detector: str = "short"
     min_score: float = 0.5
     max_faces: int = 8
@@ -80,17 +83,21 @@ class RecognizerOptions:
         names = {field.name for field in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in options.items() if k in names} | overrides)
 
-    @property
-    def model_threads(self) -> int:
-        """``threads``, or by default one with detection ahead on a CPU of two cores, else two.
+    def model_threads(self, macs_per_face: int | None) -> int:
+        """``threads``, or by default one for a light member with detection ahead on a CPU of
+        two cores, else two.
 
         Ahead, the detector's thread and the face mesh's keep the second core of a small CPU
-        busy: a model's second thread then mostly spins waiting for it (see
-        ``benchmarks.speed.threads``).
+        busy: a light member's second thread then mostly spins waiting for it (see
+        ``benchmarks.speed.threads``), while a heavy one (``base``, 230 M MACs a face) still
+        gains from it (6.5× fer's frame rate with two threads against 4.4× with one, on a 2-core
+        AVX2 EPYC). ``macs_per_face`` is the member's manifest's; None counts as heavy.
         """
         if self.threads is not None:
             return self.threads
-        return 1 if self.detection == "ahead" and usable_cores() <= 2 else 2
+        small_cpu = self.detection == "ahead" and usable_cores() <= 2
+        light = macs_per_face is not None and macs_per_face <= LIGHT_MACS
+        return 1 if small_cpu and light else 2
 
 
 def usable_cores() -> int:
@@ -132,7 +139,14 @@ class PipelineConfig(RecognizerOptions):
 
 def open_models(options: RecognizerOptions) -> tuple[Path, Models]:
     model_dir = resolve_model_dir(options.model, options.models)
-    return model_dir, load_models(model_dir, options.delegate, options.model_threads)
+    threads = options.model_threads(member_macs(model_dir))
+    return model_dir, load_models(model_dir, options.delegate, threads)
+
+
+def member_macs(model_dir: Path) -> int | None:
+    """The multiply-accumulates a face costs, as the folder's manifest states them."""
+    macs = Manifest.load(model_dir).raw.get("cost", {}).get("macs_per_face")
+    return int(macs) if isinstance(macs, int | float) else None
 
 
 def open_detector(options: RecognizerOptions) -> FaceDetector:
@@ -159,7 +173,7 @@ def video_recognizer(
     a ``live`` source the freshest detection; close the recognizer to stop its threads. Ahead
     on a CPU of two cores, OpenCV's own pool is cut to one thread for the whole process: the
     detector's and the face mesh's threads already keep both cores busy, and OpenCV's helpers
-    would only contend with them (see :attr:`RecognizerOptions.model_threads`).
+    would only contend with them (see :meth:`RecognizerOptions.model_threads`).
     """
     ahead = None
     if options.detection == "ahead":

@@ -8,8 +8,10 @@ detector runs in the end-to-end checks at the bottom.
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -18,12 +20,12 @@ import cv2
 import numpy as np
 import pytest
 
-from stream.assemble import RecognizerOptions, video_recognizer
+from stream.assemble import RecognizerOptions, member_macs, video_recognizer
 from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.mesh import FaceMesh, Mesh
 from stream.faces.tracker import IouTracker
-from stream.models import load_models
+from stream.models import Manifest, load_models
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish import schema
 from stream.publish.subscriber import Subscriber
@@ -355,15 +357,28 @@ def test_run_on_a_file_gives_the_same_labels_every_time(make_clip, model_dir: Pa
 
 
 @pytest.mark.parametrize(
-    ("cores", "detection", "threads", "expected"),
-    [(2, "ahead", None, 1), (1, "ahead", None, 1), (4, "ahead", None, 2), (2, "inline", None, 2),
-     (2, "ahead", 3, 3)],
+    ("cores", "detection", "macs", "threads", "expected"),
+    [(2, "ahead", 9_240_192, None, 1), (1, "ahead", 34_239_744, None, 1),
+     (2, "ahead", 230_100_480, None, 2), (2, "ahead", None, None, 2),
+     (4, "ahead", 9_240_192, None, 2), (2, "inline", 9_240_192, None, 2),
+     (2, "ahead", 9_240_192, 3, 3)],
 )  # fmt: skip
-def test_the_models_threads_leave_a_small_cpus_second_core_to_detection(
-    monkeypatch, cores: int, detection: str, threads: int | None, expected: int
+def test_a_light_members_threads_leave_a_small_cpus_second_core_to_detection(
+    monkeypatch, cores: int, detection: str, macs: int | None, threads: int | None, expected: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
-    assert RecognizerOptions(threads=threads, detection=detection).model_threads == expected
+    options = RecognizerOptions(threads=threads, detection=detection)
+    assert options.model_threads(macs) == expected
+
+
+def test_a_members_cost_comes_from_its_manifest(model_dir: Path, tmp_path: Path) -> None:
+    assert member_macs(model_dir) == Manifest.load(model_dir).raw["cost"]["macs_per_face"]
+    stripped = tmp_path / "model"
+    shutil.copytree(model_dir, stripped)
+    manifest = json.loads((stripped / "manifest.json").read_text())
+    del manifest["cost"]
+    (stripped / "manifest.json").write_text(json.dumps(manifest))
+    assert member_macs(stripped) is None
 
 
 @pytest.mark.parametrize(("cores", "detection", "pool"), [(2, "ahead", 1), (4, "ahead", 4),

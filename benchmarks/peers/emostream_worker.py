@@ -49,9 +49,8 @@ def main() -> int:
 
     import cv2
 
-    from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
+    from stream.assemble import RecognizerOptions, open_mesh, open_models, video_recognizer
     from stream.faces.detector import FaceDetector
-    from stream.models import load_models
     from stream.process import quiet_native_logs
     from stream.publish import schema
     from stream.recognizer import Recognizer
@@ -66,7 +65,7 @@ def main() -> int:
         landmarks=args.landmarks,
         gaze=args.gaze,
     )
-    models = load_models(args.models, "cpu", options.model_threads)
+    models = open_models(options)[1]
     detector = FaceDetector(args.detector, min_score=0.5, max_faces=8)
     capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
     if not capture.isOpened():

@@ -34,11 +34,11 @@ from benchmarks.common.context import ROOT, BenchContext, shared_dir
 from benchmarks.common.publishing import LoopbackBus, RecordingSink, decode_payloads
 from benchmarks.common.report import Section, Table, machine_header
 from benchmarks.common.stats import Summary
-from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
+from stream.assemble import RecognizerOptions, open_mesh, open_models, video_recognizer
 from stream.codes.delegates import quiet_native_stderr
 from stream.faces.detector import FaceDetector, _aligned
 from stream.family import resolve_model_dir
-from stream.models import Models, load_models
+from stream.models import Models
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish import schema
 from stream.recognizer import Recognizer
@@ -180,7 +180,7 @@ def detector_rows(frame: np.ndarray, repeat: int) -> list[list[str]]:
 
 def measure(models_dir: Path, shared: Path, quick: bool) -> tuple[Table, Table, Table, list[str]]:
     models = {  # each schedule with `run`'s threads for it
-        name: load_models(models_dir, threads=RecognizerOptions(detection=name).model_threads)
+        name: open_models(RecognizerOptions(models=models_dir, detection=name))[1]
         for name in SCHEDULES
     }
     video = shared / VIDEO
