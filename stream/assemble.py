@@ -95,9 +95,14 @@ class RecognizerOptions:
         """
         if self.threads is not None:
             return self.threads
-        small_cpu = self.detection == "ahead" and usable_cores() <= 2
         light = macs_per_face is not None and macs_per_face <= LIGHT_MACS
-        return 1 if small_cpu and light else 2
+        return 1 if self.ahead_on_two_cores and light else 2
+
+    @property
+    def ahead_on_two_cores(self) -> bool:
+        """Detection ahead on a CPU of at most two usable cores, whose second core the
+        detector's and the face mesh's threads keep busy: one thread then suits the rest."""
+        return self.detection == "ahead" and usable_cores() <= 2
 
 
 def usable_cores() -> int:
@@ -178,8 +183,8 @@ def video_recognizer(
     ahead = None
     if options.detection == "ahead":
         ahead = FRESHEST if live else FIXED
-        if usable_cores() <= 2:
-            cv2.setNumThreads(1)
+    if options.ahead_on_two_cores:
+        cv2.setNumThreads(1)
     return Recognizer(
         models,
         detector,

@@ -333,12 +333,19 @@ class Recognizer:
             return
         number = self._frame - 1
         for det, track in zip(detections, tracks, strict=True):
-            track.mesh_age += 1
-            started = track.meshed or bool(track.mesh_pending)
-            if not started or track.mesh_age >= self.mesh_every:
+            if self._mesh_due(track):
                 reading = self._mesh_thread.submit(self._reading, bgr, det)
                 track.mesh_pending.append((number, reading))
-                track.mesh_age = 0
+
+    def _mesh_due(self, track: Track) -> bool:
+        """Whether a reading of ``track`` starts on this frame: its first, or ``mesh_every``
+        frames after the last one started; counts the frame either way."""
+        track.mesh_age += 1
+        started = track.meshed or bool(track.mesh_pending)
+        if started and track.mesh_age < self.mesh_every:
+            return False
+        track.mesh_age = 0
+        return True
 
     def _meshes(
         self, bgr: np.ndarray, detections: list[Detection], tracks: list[Track] | None
@@ -357,10 +364,9 @@ class Recognizer:
                     track.meshed = True
             return [(track.mesh, track.geometry) for track in tracks]
         for det, track in zip(detections, tracks, strict=True):
-            track.mesh_age += 1
-            if not track.meshed or track.mesh_age >= self.mesh_every:
+            if self._mesh_due(track):
                 track.mesh, track.geometry = self._reading(bgr, det)
-                track.mesh_age, track.meshed = 0, True
+                track.meshed = True
         return [(track.mesh, track.geometry) for track in tracks]
 
     def recognize(self, bgr: np.ndarray) -> Recognition:

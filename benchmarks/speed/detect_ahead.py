@@ -94,6 +94,13 @@ def pipeline_run(
     )
 
 
+def foresee_decoded(recognizer: Recognizer, frames: list[np.ndarray], index: int) -> None:
+    """Hand the recognizer the detection frames it asks for ahead of frame ``index``, as ``run``
+    reads a file, from frames decoded beforehand."""
+    while (distance := recognizer.foresight) and index + distance < len(frames):
+        recognizer.foresee(frames[index + distance], distance)
+
+
 def labels(
     models: dict[str, Models], frames: list[np.ndarray], detection: str
 ) -> dict[tuple[int, int], int]:
@@ -104,8 +111,7 @@ def labels(
     top = {}
     try:
         for index, frame in enumerate(frames):
-            while (distance := recognizer.foresight) and index + distance < len(frames):
-                recognizer.foresee(frames[index + distance], distance)  # as `run` reads a file
+            foresee_decoded(recognizer, frames, index)
             for face in recognizer.recognize(frame).faces:
                 top[index, face.id] = int(np.argmax(face.probs))
         return top

@@ -27,6 +27,7 @@ import numpy as np
 from benchmarks.common.clips import decode
 from benchmarks.common.context import ROOT, BenchContext, shared_dir
 from benchmarks.common.report import Section, Table, machine_header
+from benchmarks.speed.detect_ahead import foresee_decoded
 from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
 from stream.faces.detector import FaceDetector
 from stream.family import resolve_model_dir
@@ -85,8 +86,7 @@ def one_run(
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
         for index, frame in enumerate(frames):
-            while (distance := recognizer.foresight) and index + distance < len(frames):
-                recognizer.foresee(frames[index + distance], distance)
+            foresee_decoded(recognizer, frames, index)
             faces = recognizer.recognize(frame).faces
             message = schema.frame_message(
                 "bench",
