@@ -136,7 +136,7 @@ class Pipeline:
         self._started = time.monotonic()
         next_stats = self._started
         end = None if self.options.max_seconds is None else self._started + self.options.max_seconds
-        early: deque[tuple[Frame | None, float]] = deque()  # frames read ahead, and when
+        early: deque[Frame | None] = deque()  # frames read ahead
         while not self._stop.is_set():
             now = time.monotonic()
             if end is not None and now >= end:
@@ -145,18 +145,17 @@ class Pipeline:
                 self.publish_stats()
                 next_stats = now + self.options.stats_interval
             if early:
-                frame, read_at = early.popleft()
+                frame = early.popleft()
             else:
                 try:
                     frame = self.source.read(timeout=READ_TIMEOUT_S)
                 except TimeoutError:
                     continue
-                read_at = time.perf_counter()
             if frame is None:
                 break
             if not self.source.paced:
                 self._read_ahead(early)
-            self.process(frame, read_at)
+            self.process(frame)
             if self.options.max_frames and self.counters.frames >= self.options.max_frames:
                 break
             if self.window is not None and self.window.closed:
@@ -164,29 +163,27 @@ class Pipeline:
         self.publish_stats()
         return self.counters
 
-    def _read_ahead(self, early: deque[tuple[Frame | None, float]]) -> None:
+    def _read_ahead(self, early: deque[Frame | None]) -> None:
         """Read on into ``early`` as far as the recognizer's next detection frame, if it asks,
         and hand that frame to its detector; stop at the end of the source or on a timeout."""
         while distance := self.recognizer.foresight:
-            while len(early) < distance and (not early or early[-1][0] is not None):
+            while len(early) < distance and (not early or early[-1] is not None):
                 try:
-                    frame = self.source.read(timeout=READ_TIMEOUT_S)
+                    early.append(self.source.read(timeout=READ_TIMEOUT_S))
                 except TimeoutError:
                     return
-                early.append((frame, time.perf_counter()))
-            upcoming = early[distance - 1][0] if len(early) >= distance else None
+            upcoming = early[distance - 1] if len(early) >= distance else None
             if upcoming is None:
                 return
             self.recognizer.foresee(upcoming.image, distance)
 
-    def process(self, frame: Frame, read_at: float | None = None) -> None:
+    def process(self, frame: Frame) -> None:
         """Recognise and publish one frame; a failure is logged and counted, not raised.
 
-        ``read_at`` (``time.perf_counter()``) is when the frame was read, if it then waited:
-        capture → publish counts the wait.
+        Capture → publish counts the time the frame waited after it was ready (``ready_at``).
         """
         start = time.perf_counter()
-        waited_ms = 0.0 if read_at is None else (start - read_at) * 1000.0
+        waited_ms = max(0.0, (start - frame.ready_at) * 1000.0)
         try:
             result = self.recognizer.recognize(frame.image)
         except Exception:

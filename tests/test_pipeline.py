@@ -22,7 +22,7 @@ from stream.faces.detector import FaceDetector
 from stream.faces.tracker import IouTracker
 from stream.models import load_models
 from stream.pipeline import Pipeline, PipelineOptions
-from stream.publish.schema import FRAME_SCHEMA, LATENCY_STAGES, STATS_SCHEMA
+from stream.publish.schema import FRAME_SCHEMA, LATENCY_STAGES, STATS_SCHEMA, decode
 from stream.publish.subscriber import Subscriber
 from stream.recognizer import Recognizer
 from stream.sources import Frame, SourceInfo, SourceKind, SourceState, VideoSource
@@ -275,3 +275,29 @@ def test_preview_jpegs_are_published_at_a_low_rate(make_clip, model_dir: Path) -
     assert topic == b"emostream/prev/preview"
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (240, 320, 3)
+
+
+class StaleSource(ScriptedSource):
+    """Frames that were ready a while before they were read, as a buffered source's are."""
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        frame = super().read(timeout)
+        if frame is None:
+            return None
+        earlier = frame.ready_at - 0.2
+        return Frame(frame.index, frame.image, frame.captured_at, 0.0, ready_at=earlier)
+
+
+def test_capture_to_publish_counts_the_time_a_frame_waited_in_a_buffer(
+    astronaut, model_dir: Path
+) -> None:
+    detector = FaceDetector()
+    sink = ListSink()
+    try:
+        recognizer = Recognizer(load_models(model_dir), detector, IouTracker())
+        Pipeline(StaleSource([astronaut] * 2), recognizer, sink, PipelineOptions("t")).run()
+    finally:
+        detector.close()
+    frames = [decode(topic, payload) for topic, payload in sink.messages if topic == b"emostream/t"]
+    assert len(frames) == 2
+    assert all(f["latency_ms"]["total"] >= 200.0 for f in frames)

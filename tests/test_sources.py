@@ -16,6 +16,7 @@ from stream.errors import SourceError
 from stream.faces.detector import FaceDetector
 from stream.sources import (
     BufferPolicy,
+    Frame,
     ReconnectPolicy,
     SourceKind,
     SourceState,
@@ -24,6 +25,7 @@ from stream.sources import (
     open_source,
 )
 from stream.sources.demo import DEMO_FRAMES, DemoSource
+from stream.sources.file import PREFETCH, FileSource
 
 FrameNumber = Callable[[np.ndarray], int]
 
@@ -94,6 +96,98 @@ def test_truncated_video_ends_cleanly(avi_clip: Path, tmp_path: Path, clip_frame
     # the last frame may be only partly decoded; every one before it is whole and in order
     numbers = [clip_frame_number(f.image) for f in frames[:-1]]
     assert numbers == list(range(len(frames) - 1))
+
+
+def own_clip(clip: Path, folder: Path, name: str) -> Path:
+    """A copy of the clip under a name of its own, so its decoder thread can be told apart."""
+    copy = folder / f"{name}.mp4"
+    copy.write_bytes(clip.read_bytes())
+    return copy
+
+
+def decoding(path: Path) -> bool:
+    return any(t.name == f"decode {path.name}" for t in threading.enumerate())
+
+
+def test_file_decodes_ahead_of_the_reader_but_only_a_few_frames(clip: Path, tmp_path: Path) -> None:
+    clip = own_clip(clip, tmp_path, "ahead")
+    with FileSource(clip) as source:
+        first = source.read()
+        time.sleep(0.3)  # decoding 48 small frames takes far less: the buffer fills and stops
+        resumed = time.perf_counter()
+        frames = [source.read() for _ in range(PREFETCH + 3)]
+    assert first is not None and all(f is not None for f in frames)
+    # the buffer's frames, and the one waiting for room, were whole before reading resumed
+    assert sum(f.ready_at < resumed for f in frames) == PREFETCH + 1
+    assert [f.index for f in frames] == list(range(1, PREFETCH + 4))
+    assert len({id(f.image) for f in frames}) == len(frames)  # no buffer is reused
+    assert not decoding(clip)
+
+
+def test_closing_a_file_wakes_a_waiting_reader_and_stops_decoding(
+    clip: Path, tmp_path: Path
+) -> None:
+    clip = own_clip(clip, tmp_path, "woken")
+    source = FileSource(clip, realtime=True)  # 24 fps: a reader waits ~40 ms for each frame
+    got: list[Frame | None] = []
+    reader = threading.Thread(target=lambda: got.extend(iter(lambda: source.read(), None)))
+    reader.start()
+    time.sleep(0.2)
+    source.close()
+    reader.join(timeout=2.0)
+    assert not reader.is_alive()
+    assert 0 < len(got) < 48
+    assert source.read() is None and source.state is SourceState.ENDED
+    assert not decoding(clip)
+
+
+def test_a_file_closed_before_reading_starts_no_decoder(clip: Path, tmp_path: Path) -> None:
+    clip = own_clip(clip, tmp_path, "unread")
+    source = FileSource(clip)
+    source.close()
+    source.close()
+    assert source.read() is None
+    assert not decoding(clip)
+
+
+def test_a_decoding_failure_is_a_source_error(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stream.sources import file
+
+    clip = own_clip(clip, tmp_path, "failing")
+    decoded = 0
+    real = file._read_timed
+
+    def failing(capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, float]:
+        nonlocal decoded
+        decoded += 1
+        if decoded > 5:
+            raise cv2.error("corrupt packet")
+        return real(capture)
+
+    monkeypatch.setattr(file, "_read_timed", failing)
+    source = FileSource(clip)
+    frames = []
+    with pytest.raises(SourceError, match="decoding failed at frame 5") as caught:
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+    assert len(frames) == 5 and "\n" not in str(caught.value)
+    assert source.read() is None
+    assert not decoding(clip)
+
+
+def test_a_reader_of_a_paced_file_gets_a_timeout_not_a_hang(clip: Path) -> None:
+    timeouts = 0
+    with FileSource(clip, realtime=True) as source:
+        source.read()
+        for _ in range(5):  # each next frame is due ~40 ms later
+            try:
+                source.read(timeout=0.001)
+            except TimeoutError:
+                timeouts += 1
+        assert source.read(timeout=1.0) is not None
+    assert timeouts
 
 
 def test_single_image_is_one_frame(tmp_path: Path, astronaut: np.ndarray) -> None:

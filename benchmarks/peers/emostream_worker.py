@@ -4,9 +4,15 @@ Both workers decode the same file with the same OpenCV build and report the same
 two start-ups and memory peaks are measured alike. Per frame emostream does what the pipeline
 does between decoding and the socket: detect, crop, encode, head, quality, the face mesh, track,
 and build and serialise the frame message (``schema.encode``); the send itself is benchmarked
-elsewhere. Like ``run`` on a file, it reads up to two frames ahead to hand each detection frame
-to the detector early (``Recognizer.foresight``); the decode is timed apart from the work either
-way.
+elsewhere.
+
+Two timed passes, each with a fresh recognizer:
+- ``file_ms``: the file read as ``run`` reads it, through ``FileSource`` (decoding on a thread of
+  its own, a few frames ahead) and up to two frames ahead of the frame in hand, to give each
+  detection frame to the detector early (``Recognizer.foresight``). Per frame, the wait for it
+  and its work: what a user's file costs.
+- ``process_ms``: the same frames decoded beforehand, so nothing decodes while the work is timed.
+  They are hashed as they are decoded, and the peak memory is read before they are held.
 """
 
 from __future__ import annotations
@@ -18,16 +24,96 @@ import resource
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from stream.recognizer import Recognizer
+    from stream.sources import Frame
 
 STARTED = time.perf_counter()
 
 
-def read(capture: Any) -> tuple[bool, Any, float]:
-    """The next frame and the ms its decoding took."""
-    start = time.perf_counter()
-    ok, frame = capture.read()
-    return ok, frame, (time.perf_counter() - start) * 1000.0
+def decode_all(video: str, limit: int | None) -> tuple[list[np.ndarray], str]:
+    """The first ``limit`` frames (all by default) and their MD5, as fer_worker.py hashes them."""
+    import cv2
+
+    capture = cv2.VideoCapture(video, cv2.CAP_FFMPEG)
+    digest = hashlib.md5()
+    frames = []
+    while limit is None or len(frames) < limit:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        digest.update(frame)
+        frames.append(frame)
+    capture.release()
+    return frames, digest.hexdigest()
+
+
+def work(recognizer: Recognizer, image: np.ndarray, number: int) -> list[dict[str, Any]]:
+    """One frame's recognition and its serialised message, as the pipeline makes them."""
+    from stream.publish import schema
+
+    result = recognizer.recognize(image)
+    found = [face.to_message(recognizer.labels, False) for face in result.faces]
+    height, width = image.shape[:2]
+    now = time.time()
+    schema.encode(schema.frame_message("bench", number, now, now, width, height, found, {}))
+    return found
+
+
+def file_pass(recognizer: Recognizer, video: str, limit: int | None) -> tuple[list, list, list]:
+    """Per frame: ms waited for it, ms of work, its top label; reading as ``run`` reads a file."""
+    from stream.sources import FileSource
+
+    waits: list[float] = []
+    works: list[float] = []
+    top: list[str | None] = []
+
+    def read() -> tuple[Frame | None, float]:
+        start = time.perf_counter()
+        frame = source.read()
+        return frame, (time.perf_counter() - start) * 1000.0
+
+    early: deque[tuple[Frame | None, float]] = deque()
+    with FileSource(video) as source:
+        while limit is None or len(works) < limit:
+            frame, waited = early.popleft() if early else read()
+            if frame is None:
+                break
+            while distance := recognizer.foresight:
+                while len(early) < distance and (not early or early[-1][0] is not None):
+                    early.append(read())
+                upcoming = early[distance - 1][0] if len(early) >= distance else None
+                if upcoming is None:
+                    break
+                recognizer.foresee(upcoming.image, distance)
+            start = time.perf_counter()
+            found = work(recognizer, frame.image, len(works))
+            works.append((time.perf_counter() - start) * 1000.0)
+            waits.append(waited)
+            top.append(found[0]["label"] if found else None)
+    return waits, works, top
+
+
+def decoded_pass(
+    recognizer: Recognizer, frames: list[np.ndarray]
+) -> tuple[list[float], list[int], list[str | None]]:
+    """Per frame: ms of work, faces found, top label; on frames decoded beforehand."""
+    process_ms: list[float] = []
+    faces: list[int] = []
+    top: list[str | None] = []
+    for number, image in enumerate(frames):
+        while (distance := recognizer.foresight) and number + distance < len(frames):
+            recognizer.foresee(frames[number + distance], distance)
+        start = time.perf_counter()
+        found = work(recognizer, image, number)
+        process_ms.append((time.perf_counter() - start) * 1000.0)
+        faces.append(len(found))
+        top.append(found[0]["label"] if found else None)
+    return process_ms, faces, top
 
 
 def main() -> int:
@@ -52,7 +138,6 @@ def main() -> int:
     from stream.assemble import RecognizerOptions, open_mesh, open_models, video_recognizer
     from stream.faces.detector import FaceDetector
     from stream.process import quiet_native_logs
-    from stream.publish import schema
     from stream.recognizer import Recognizer
 
     quiet_native_logs()
@@ -68,63 +153,39 @@ def main() -> int:
     models = open_models(options)[1]
     detector = FaceDetector(args.detector, min_score=0.5, max_faces=8)
     capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        raise SystemExit(f"cannot open {args.video}")
     ok, first = capture.read()
+    capture.release()
     if not ok:
         raise SystemExit(f"no frame in {args.video}")
     warm = Recognizer(models, detector)
     for _ in range(args.warmup):
         warm.recognize(first)
-    capture.release()
-    capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
-    recognizer = video_recognizer(models, detector, open_mesh(options), options)
-    labels = recognizer.labels
     startup_s = time.perf_counter() - STARTED
 
-    digest = hashlib.md5()
-    decode_ms: list[float] = []
-    process_ms: list[float] = []
-    faces: list[int] = []
-    top: list[str | None] = []
-    early: deque[tuple[bool, Any, float]] = deque()  # read ahead, as `run` reads a file
-    while args.frames is None or len(process_ms) < args.frames:
-        ok, frame, read_ms = early.popleft() if early else read(capture)
-        if not ok:
-            break
-        while distance := recognizer.foresight:
-            while len(early) < distance and (not early or early[-1][0]):
-                early.append(read(capture))
-            if len(early) < distance or not early[distance - 1][0]:
-                break
-            recognizer.foresee(early[distance - 1][1], distance)
-        t1 = time.perf_counter()
-        result = recognizer.recognize(frame)
-        found = [face.to_message(labels, False) for face in result.faces]
-        height, width = frame.shape[:2]
-        message = schema.frame_message(
-            "bench", len(process_ms), time.time(), time.time(), width, height, found, {}
-        )
-        schema.encode(message)
-        t2 = time.perf_counter()
-        decode_ms.append(read_ms)
-        process_ms.append((t2 - t1) * 1000.0)
-        faces.append(len(found))
-        top.append(found[0]["label"] if found else None)
-        digest.update(frame)
-    capture.release()
-    recognizer.close()
+    def recognizer() -> Recognizer:
+        return video_recognizer(models, detector, open_mesh(options), options)
+
+    reader = recognizer()
+    decode_ms, file_ms, file_top = file_pass(reader, args.video, args.frames)
+    reader.close()
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    frames, digest = decode_all(args.video, args.frames)
+    timed = recognizer()
+    process_ms, faces, top = decoded_pass(timed, frames)
+    timed.close()
     detector.close()
     result = {
         "tool": "emostream",
         "frames": len(process_ms),
         "startup_s": startup_s,
         "decode_ms": decode_ms,
+        "file_ms": [wait + ms for wait, ms in zip(decode_ms, file_ms, strict=True)],
         "process_ms": process_ms,
         "faces": faces,
         "top": top,
-        "digest": digest.hexdigest(),
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "same_labels_from_file": file_top == top,
+        "digest": digest,
+        "peak_rss_mib": peak_rss_mib,
     }
     print(json.dumps(result))
     return 0

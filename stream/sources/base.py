@@ -13,7 +13,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Self
@@ -77,7 +77,9 @@ class Frame:
     ``captured_at`` is wall-clock (``time.time()``) so it can be compared across machines;
     ``capture_ms`` is the time spent reading and decoding it (for a live stream this includes
     waiting for the camera); ``position_s`` is where the frame sits in a recording, from the
-    container's own timestamps (not index / fps, which variable frame rates break).
+    container's own timestamps (not index / fps, which variable frame rates break);
+    ``ready_at`` (``time.perf_counter()``) is when the frame was whole and could be taken, so the
+    time it then spends queued, in a source's buffer or read ahead, counts in capture → publish.
     """
 
     index: int
@@ -85,6 +87,7 @@ class Frame:
     captured_at: float
     capture_ms: float
     position_s: float | None = None  # the container's timestamp of this frame, files only
+    ready_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)

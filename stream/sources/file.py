@@ -1,9 +1,16 @@
-"""Recorded video files, read frame by frame in order, optionally at their own pace and looped."""
+"""Recorded video files, read frame by frame in order, optionally at their own pace and looped.
+
+A file is decoded on a thread of its own, a few frames ahead of the reader: decoding takes about
+as long as recognising a frame on a small CPU, and OpenCV releases the GIL while it decodes, so
+the two overlap instead of adding up.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import queue
 import threading
 import time
 from pathlib import Path
@@ -23,6 +30,13 @@ from stream.sources.base import (
 from stream.sources.pacing import Pacer
 
 log = logging.getLogger(__name__)
+
+PREFETCH = 3
+"""Frames decoded ahead of the reader: enough to ride out one slow decode (a key frame) and the
+pipeline's own read-ahead, few enough that a 4K file holds under 100 MB of them."""
+
+_PUT_POLL_S = 0.1  # how often a decoder held up by a full buffer looks whether it was closed
+_DECODER_EXIT_S = 5.0
 
 
 def _open_capture(path: Path) -> cv2.VideoCapture:
@@ -47,12 +61,20 @@ class FileSource(VideoSource):
 
     ``realtime`` paces delivery at the file's frame rate, so a recording behaves like the camera
     it came from; ``loop`` starts again at the first frame after the last. A file that is cut off
-    (a recording interrupted mid-write) ends cleanly at its last decodable frame.
+    (a recording interrupted mid-write) ends cleanly at its last decodable frame. Decoding starts
+    on the first :meth:`read` and runs at most ``prefetch`` frames ahead of it.
     """
 
     buffer_policy = BufferPolicy.WAIT
 
-    def __init__(self, path: str | Path, *, realtime: bool = False, loop: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        realtime: bool = False,
+        loop: bool = False,
+        prefetch: int = PREFETCH,
+    ) -> None:
         self._path = Path(path)
         if not self._path.exists():
             raise SourceError(f"{self._path}: no such file")
@@ -82,30 +104,77 @@ class FileSource(VideoSource):
         self._pending: tuple[np.ndarray, float, float] | None = (first, first_ms, first_at)
         self._loop = loop
         self._pacer = Pacer(fps) if realtime and fps else None
-        self._index = 0
         self._in_pass = 0
-        self._lock = threading.RLock()
+        # a frame, None at the end, or the error that ended decoding
+        self._decoded: queue.Queue[Frame | SourceError | None] = queue.Queue(max(1, prefetch))
+        self._closed = threading.Event()
+        self._ended = False
+        self._start_lock = threading.Lock()
+        self._decoder: threading.Thread | None = None
 
     @property
     def paced(self) -> bool:
         return self._pacer is not None
 
     def read(self, timeout: float | None = None) -> Frame | None:
-        """The next frame, or None at the end; ``timeout`` is not needed, a file never waits."""
-        with self._lock:
-            if self._capture is None:
-                return None
-            image, capture_ms, position = self._next_image(self._capture)
-            if image is None:
-                self._finish()
-                return None
-            if self._pacer is not None:
-                self._pacer.wait()
+        """The next frame, or None at the end; :class:`TimeoutError` if none was decoded within
+        ``timeout`` seconds, :class:`SourceError` if decoding failed."""
+        if self._ended or self._closed.is_set():
+            return None
+        self._start_decoder()
+        try:
+            item = self._decoded.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no frame decoded from {self._path} within {timeout} s") from None
+        if isinstance(item, Frame):
             self._set_state(SourceState.RUNNING)
-            frame = Frame(self._index, image, time.time(), capture_ms, position)
-            self._index += 1
-            self._in_pass += 1
-            return frame
+            return item
+        self._ended = True
+        self.close()
+        if item is None:
+            return None
+        raise item
+
+    def _start_decoder(self) -> None:
+        with self._start_lock:
+            if self._decoder is None and not self._closed.is_set():
+                self._decoder = threading.Thread(
+                    target=self._decode, name=f"decode {self._path.name}", daemon=True
+                )
+                self._decoder.start()
+
+    def _decode(self) -> None:
+        """Decode into the buffer until the file ends, decoding fails or the source is closed."""
+        index = 0
+        ending: SourceError | None = None
+        try:
+            while not self._closed.is_set() and self._capture is not None:
+                image, capture_ms, position = self._next_image(self._capture)
+                if image is None:
+                    self._warn_if_short()
+                    break
+                if self._pacer is not None:
+                    self._pacer.wait()
+                if not self._put(Frame(index, image, time.time(), capture_ms, position)):
+                    return
+                index += 1
+                self._in_pass += 1
+        except Exception as error:  # OpenCV raises cv2.error on a corrupt stream
+            log.debug("%s: decoding failed", self._path, exc_info=True)
+            ending = SourceError(f"{self._path}: decoding failed at frame {index}: {error}")
+        finally:
+            self._release()
+        self._put(ending)
+
+    def _put(self, item: Frame | SourceError | None) -> bool:
+        """Wait for room in the buffer; False if the source was closed meanwhile."""
+        while not self._closed.is_set():
+            try:
+                self._decoded.put(item, timeout=_PUT_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def _next_image(self, capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, float]:
         if self._pending is not None:
@@ -131,13 +200,26 @@ class FileSource(VideoSource):
                 expected,
             )
 
-    def _finish(self) -> None:
-        self._warn_if_short()
-        self.close()
+    def _release(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
 
     def close(self) -> None:
-        with self._lock:
-            if self._capture is not None:
-                self._capture.release()
-                self._capture = None
+        """Stop decoding and let go of the file; safe from any thread, and more than once. A
+        :meth:`read` waiting on another thread gets None."""
+        self._closed.set()
+        with self._start_lock:
+            decoder = self._decoder
+        if decoder is None:
+            self._release()
+        elif decoder is not threading.current_thread():
+            decoder.join(timeout=_DECODER_EXIT_S)
+        while True:
+            try:
+                self._decoded.get_nowait()
+            except queue.Empty:
+                break
+        with contextlib.suppress(queue.Full):
+            self._decoded.put_nowait(None)
         self._set_state(SourceState.ENDED)
