@@ -6,7 +6,7 @@ a live stream). ``stop()`` may be called from any thread or a signal handler.
 
 Where the recognizer asks for it (:attr:`Recognizer.foresight`: a file on the fixed detection
 schedule) and the source hands frames over at once (not :attr:`VideoSource.paced`), the frames up
-to the next detection frame are read up to two frames early, so that detection starts while the
+to the next detection frame are read up to three frames early, so that detection starts while the
 frames before it are labelled; their capture → publish times then include that wait. A paced
 source's frames come a frame interval apart, time enough for any detection.
 """

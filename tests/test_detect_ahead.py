@@ -29,7 +29,7 @@ from stream.models import Manifest, load_models
 from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish import schema
 from stream.publish.subscriber import Subscriber
-from stream.recognizer import Recognition, Recognizer
+from stream.recognizer import FORESIGHT, Recognition, Recognizer
 from stream.sources import FileSource
 from stream.sources.demo import DemoSource
 from tests.test_pipeline import ListSink, ScriptedSource, collect, emostream, finish, free_endpoint
@@ -162,7 +162,7 @@ class Logged(Recognizer):
         return super().recognize(bgr)
 
 
-def test_a_foreseen_detection_starts_two_frames_early_and_changes_nothing(
+def test_a_foreseen_detection_starts_foresight_frames_early_and_changes_nothing(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     stand_in.delay = lambda: 0.01
@@ -183,15 +183,15 @@ def test_a_foreseen_detection_starts_two_frames_early_and_changes_nothing(
             got.append(used(recognizer, astronaut, range(k, k + 1))[0])
     finally:
         recognizer.close()
-    assert foreseen == [(1, 3), (4, 6), (7, 9), (10, 12)]
+    assert foreseen == [(due - FORESIGHT, due) for due in (3, 6, 9, 12)]
     assert got == [0, 0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9]  # as without foreseeing
     assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
 
 
-def test_foreseeing_every_frame_reads_two_ahead_and_changes_nothing(
+def test_foreseeing_every_frame_reads_foresight_ahead_and_changes_nothing(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
-    """With a detection due on every frame, two are always running ahead, none twice."""
+    """With a detection due on every frame, FORESIGHT are always running ahead, none twice."""
     recognizer = recognizer_with(model_dir, stand_in, detect_every=1, ahead=FIXED)
     got, foreseen = [], []
     try:
@@ -202,9 +202,9 @@ def test_foreseeing_every_frame_reads_two_ahead_and_changes_nothing(
             got.append(used(recognizer, astronaut, range(k, k + 1))[0])
     finally:
         recognizer.close()
-    assert foreseen == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert foreseen == list(range(1, 8 + FORESIGHT))
     assert got == [0, 0, 1, 2, 3, 4, 5, 6]  # frame k labelled with frame k - 1's detection
-    assert sorted(stand_in.seen) == list(range(10))
+    assert sorted(stand_in.seen) == list(range(8 + FORESIGHT))
 
 
 def test_only_the_fixed_schedule_foresees(
@@ -222,7 +222,7 @@ def test_only_the_fixed_schedule_foresees(
     assert not [n for n in stand_in.seen if n >= 100]
 
 
-def test_the_pipeline_reads_detection_frames_two_early_and_labels_as_without(
+def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     images = [painted(astronaut, k) for k in range(14)]
@@ -240,8 +240,8 @@ def test_the_pipeline_reads_detection_frames_two_early_and_labels_as_without(
         3 * ((k - 1) // 3) if k else 0 for k in range(14)
     ]
     order = [f"{kind} {n}" for kind, n in recognizer.calls]
-    for due in (3, 6, 9, 12):  # each detection frame handed over two frames before its turn
-        assert order.index(f"foresee {due}") == order.index(f"recognize {due - 2}") - 1
+    for due in (3, 6, 9, 12):  # each detection frame handed over FORESIGHT frames before its turn
+        assert order.index(f"foresee {due}") == order.index(f"recognize {due - FORESIGHT}") - 1
     assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
     assert all(f["latency_ms"]["total"] >= f["latency_ms"]["detect"] for f in frames)
 

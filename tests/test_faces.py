@@ -10,6 +10,7 @@ import skimage.data
 from stream.faces.crop import (
     MAX_INTERMEDIATE,
     CropSpec,
+    _source_region,
     crop_face,
     eye_angle,
     face_matrix,
@@ -112,6 +113,32 @@ def test_a_colour_crop_made_grayscale_first_matches_the_whole_frame_warp() -> No
         for size in (48, 64):
             got = crop_face(bgr, det, spec, size).astype(int)
             assert np.abs(got - whole_frame_crop(bgr, det, spec, size)).max() <= 1
+
+
+def test_the_written_out_matrix_and_region_are_opencvs() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        x, y = rng.uniform(-0.5, 1.0, 2)
+        w, h = rng.uniform(0.02, 1.2, 2)
+        eye = (x + rng.uniform(0, w), y + rng.uniform(0, h))
+        other = (eye[0] + rng.uniform(0.01, 0.2), eye[1] + rng.uniform(-0.1, 0.1))
+        det = Detection((x, y, w, h), 0.9, eye, other)
+        scale, shift = rng.uniform(0.8, 2.0), rng.uniform(-0.2, 0.2)
+        out = int(rng.integers(48, 193))
+        side = face_side(det, 640, 360, scale)
+        centre = ((x + w / 2) * 640, (y + h / 2) * 360)
+        expected = cv2.getRotationMatrix2D(centre, eye_angle(det, 640, 360), out / side)
+        expected[:, 2] += (out / 2 - centre[0], out / 2 - centre[1] - out / side * shift * side)
+        matrix = face_matrix(det, 640, 360, scale, out, shift)
+        np.testing.assert_allclose(matrix, expected, rtol=0, atol=1e-4)  # px; OpenCV rounds
+        inverse = cv2.invertAffineTransform(matrix)
+        corners = np.array([[0, 0], [out, 0], [0, out], [out, out]], np.float64)
+        xy = corners @ inverse[:, :2].T + inverse[:, 2]
+        low = np.floor(xy.min(axis=0)).astype(int) - 2
+        high = np.ceil(xy.max(axis=0)).astype(int) + 3
+        x0, y0 = max(low[0], 0), max(low[1], 0)
+        x1, y1 = min(max(high[0], 1), 640), min(max(high[1], 1), 360)
+        assert _source_region(matrix, out, 640, 360) == (x0, y0, x1, y1)
 
 
 def test_iou() -> None:

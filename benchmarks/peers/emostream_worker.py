@@ -8,7 +8,7 @@ elsewhere.
 
 Two timed passes, each with a fresh recognizer:
 - ``file_ms``: the file read as ``run`` reads it, through ``FileSource`` (decoding on a thread of
-  its own, a few frames ahead) and up to two frames ahead of the frame in hand, to give each
+  its own, a few frames ahead) and up to three frames ahead of the frame in hand, to give each
   detection frame to the detector early (``Recognizer.foresight``). Per frame, the wait for it
   and its work: what a user's file costs.
 - ``process_ms``: the same frames decoded beforehand, so nothing decodes while the work is timed.

@@ -5,10 +5,11 @@ Three questions, each answered in the same run:
    loopback subscriber) on the shared sample video at ``run``'s cadence, with ``--detection
    ahead`` and ``inline``, three rounds each, round-robin: frames a second, and p50 / p90 / p99
    of capture → publish (``latency_ms.total``) and of the detect stage as the frame sees it.
-   ``ahead`` reads each detection frame up to two frames early, as ``run`` does on a file, and
-   capture → publish counts the wait of the frames read early. Then each schedule once more with
-   the file played at its own frame rate (``--realtime``), as a camera hands frames over: there
-   nothing is read ahead, and capture → publish is what a live viewer waits.
+   ``ahead`` reads each detection frame up to three frames early (``FORESIGHT``), as ``run``
+   does on a file, and capture → publish counts the wait of the frames read early. Then each
+   schedule once more with the file played at its own frame rate (``--realtime``), as a camera
+   hands frames over: there nothing is read ahead, and capture → publish is what a live viewer
+   waits.
 2. Labels: on every clip in ``../shared/videos``, how often the top label per tracked face and
    frame agrees between the two schedules, and whether two ``ahead`` runs give identical labels.
 3. The detector's own cost: LiteRT on the BlazeFace short-range file (1 and 2 threads) against

@@ -68,11 +68,16 @@ def face_matrix(
     x, y, w, h = det.box
     side = face_side(det, width, height, scale)
     cx, cy = (x + w / 2) * width, (y + h / 2) * height
-    angle = eye_angle(det, width, height) if align_eyes else 0.0
+    angle = math.radians(eye_angle(det, width, height)) if align_eyes else 0.0
     zoom = out / side
-    matrix: np.ndarray = cv2.getRotationMatrix2D((cx, cy), angle, zoom)
-    matrix[:, 2] += (out / 2 - cx, out / 2 - cy - zoom * shift_y * side)
-    return matrix
+    # cv2.getRotationMatrix2D's matrix, written out: it is four numbers, and every OpenCV call
+    # gives the GIL away and must win it back from the detector's and the mesh's threads.
+    a, b = zoom * math.cos(angle), zoom * math.sin(angle)
+    shift = zoom * shift_y * side
+    return np.array(
+        [[a, b, out / 2 - a * cx - b * cy], [-b, a, out / 2 + b * cx - a * cy - shift]],
+        np.float64,
+    )
 
 
 def _source_region(
@@ -81,11 +86,16 @@ def _source_region(
     """The frame's pixels that an ``out``×``out`` warp through ``matrix`` reads: the rotated
     square's bounding box, with the bilinear filter's reach, clipped to the frame (x0, y0, x1, y1).
     """
-    inverse = cv2.invertAffineTransform(matrix)
-    corners = np.array([[0, 0], [out, 0], [0, out], [out, out]], np.float64)
-    xy = corners @ inverse[:, :2].T + inverse[:, 2]
-    x0, y0 = np.floor(xy.min(axis=0)).astype(int) - 2
-    x1, y1 = np.ceil(xy.max(axis=0)).astype(int) + 3
+    (a, b, tx), (c, d, ty) = matrix.tolist()
+    det = a * d - b * c
+    # the inverse map, output corner (u, v) → frame point
+    xs, ys = [], []
+    for u, v in ((0, 0), (out, 0), (0, out), (out, out)):
+        du, dv = u - tx, v - ty
+        xs.append((d * du - b * dv) / det)
+        ys.append((a * dv - c * du) / det)
+    x0, y0 = math.floor(min(xs)) - 2, math.floor(min(ys)) - 2
+    x1, y1 = math.ceil(max(xs)) + 3, math.ceil(max(ys)) + 3
     return max(x0, 0), max(y0, 0), min(max(x1, 1), width), min(max(y1, 1), height)
 
 
