@@ -99,17 +99,22 @@ def whole_frame_crop(bgr: np.ndarray, det: Detection, spec: CropSpec, size: int)
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def random_detection(rng: np.random.Generator, low: float, high: float) -> Detection:
+    """A box whose corner lies in [low, high) of the frame, of any size and tilt."""
+    x, y = rng.uniform(low, high, 2)
+    w, h = rng.uniform(0.02, 1.2, 2)
+    eye = (x + rng.uniform(0, w), y + rng.uniform(0, h))
+    other = (eye[0] + rng.uniform(0.01, 0.2), eye[1] + rng.uniform(-0.1, 0.1))
+    return Detection((x, y, w, h), 0.9, eye, other)
+
+
 def test_a_colour_crop_made_grayscale_first_matches_the_whole_frame_warp() -> None:
     """Faces inside, across the edges of and wholly outside the frame, tilted and not."""
     bgr = cv2.resize(skimage.data.astronaut()[:, :, ::-1], (640, 360))
     rng = np.random.default_rng(0)
     spec = CropSpec(1.2, -0.1)
     for _ in range(300):
-        x, y = rng.uniform(-1.2, 1.2, 2)
-        w, h = rng.uniform(0.02, 1.2, 2)
-        eye = (x + rng.uniform(0, w), y + rng.uniform(0, h))
-        other = (eye[0] + rng.uniform(0.01, 0.2), eye[1] + rng.uniform(-0.1, 0.1))
-        det = Detection((x, y, w, h), 0.9, eye, other)
+        det = random_detection(rng, -1.2, 1.2)
         for size in (48, 64):
             got = crop_face(bgr, det, spec, size).astype(int)
             assert np.abs(got - whole_frame_crop(bgr, det, spec, size)).max() <= 1
@@ -118,11 +123,8 @@ def test_a_colour_crop_made_grayscale_first_matches_the_whole_frame_warp() -> No
 def test_the_written_out_matrix_and_region_are_opencvs() -> None:
     rng = np.random.default_rng(1)
     for _ in range(200):
-        x, y = rng.uniform(-0.5, 1.0, 2)
-        w, h = rng.uniform(0.02, 1.2, 2)
-        eye = (x + rng.uniform(0, w), y + rng.uniform(0, h))
-        other = (eye[0] + rng.uniform(0.01, 0.2), eye[1] + rng.uniform(-0.1, 0.1))
-        det = Detection((x, y, w, h), 0.9, eye, other)
+        det = random_detection(rng, -0.5, 1.0)
+        x, y, w, h = det.box
         scale, shift = rng.uniform(0.8, 2.0), rng.uniform(-0.2, 0.2)
         out = int(rng.integers(48, 193))
         side = face_side(det, 640, 360, scale)
