@@ -208,7 +208,7 @@ class Recognizer:
         self._used = -1  # the frame whose detections are in use (with ``ahead``)
         self._submitted = -detect_every  # the last frame handed to the detector thread
         self._foreseen: set[int] = set()  # frames handed over early through ``foresee``
-        self._thread = DetectorThread(self._detect_bgr) if ahead is not None else None
+        self._thread = DetectorThread(self.detector.detect_bgr) if ahead is not None else None
         self._mesh_thread = (
             ThreadPoolExecutor(1, thread_name_prefix="face-mesh")
             if ahead is not None and mesh is not None and tracker is not None
@@ -260,15 +260,12 @@ class Recognizer:
         crop = self.models.manifest.crop
         return np.stack([crop_face(bgr, det, crop, size) for det in detections])
 
-    def _detect_bgr(self, bgr: np.ndarray) -> list[Detection]:
-        return self.detector.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-
     def _detect(self, bgr: np.ndarray) -> list[Detection]:
         number, every = self._frame, self.detect_every
         self._frame += 1
         if self._thread is None:
             if number % every == 0:
-                self._detections = self._detect_bgr(bgr)
+                self._detections = self.detector.detect_bgr(bgr)
             return self._detections
         if self.ahead == FIXED:
             if number % every == 0 and number not in self._foreseen:

@@ -52,8 +52,8 @@ class StandIn:
         self.fail_on: set[int] = set()
         self.seen: list[int] = []
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        number = int(rgb[0, 0, 2]) + 256 * int(rgb[0, 0, 1])  # painted in BGR, read in RGB
+    def detect_bgr(self, bgr: np.ndarray) -> list[Detection]:
+        number = int(bgr[0, 0, 0]) + 256 * int(bgr[0, 0, 1])
         self.seen.append(number)
         self.gate.wait(timeout=30)
         time.sleep(self.delay())

@@ -42,6 +42,21 @@ def test_detector_finds_the_astronaut_with_eyes_in_the_box(detector: FaceDetecto
     assert face.score > 0.5
 
 
+def test_a_bgr_frame_is_detected_as_its_rgb_twin_through_one_kept_buffer(
+    detector: FaceDetector,
+) -> None:
+    rgb = astronaut_rgb()
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    assert detector.detect_bgr(bgr) == detector.detect(rgb)
+    kept = detector._rgb
+    assert detector.detect_bgr(bgr[::-1].copy()) != detector.detect(rgb)  # the new frame is read
+    assert detector._rgb is kept  # the same shape reuses the buffer
+    smaller = np.ascontiguousarray(cv2.resize(bgr, (256, 256)))
+    assert detector.detect_bgr(smaller) == detector.detect(cv2.resize(rgb, (256, 256)))
+    with pytest.raises(cv2.error):
+        detector.detect_bgr(np.zeros((10, 10), np.float64))  # not a colour frame
+
+
 def test_full_range_model_finds_smaller_faces_and_max_faces_caps(detector: FaceDetector) -> None:
     head = astronaut_rgb()[20:340, 65:385]
     four = np.ascontiguousarray(np.hstack([head] * 4))

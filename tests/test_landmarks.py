@@ -60,7 +60,7 @@ def gaze_mesh() -> FaceMesh:
 
 
 def read(image: np.ndarray, detector: FaceDetector, mesh: FaceMesh) -> tuple[Mesh, FaceGeometry]:
-    found = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    found = detector.detect_bgr(image)
     assert len(found) == 1
     result = mesh.run(image, found[0])
     assert result is not None
@@ -103,7 +103,7 @@ def rotate_points(points: np.ndarray, yaw_deg: float = 0.0, pitch_deg: float = 0
 def test_the_mesh_fits_the_face_it_is_given(astronaut, detector, mesh) -> None:
     found, geometry = read(astronaut, detector, mesh)
     assert found.points.shape == (468, 3) and found.presence > 0.9
-    x, y, w, h = detector.detect(cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB))[0].box
+    x, y, w, h = detector.detect_bgr(astronaut)[0].box
     px, py = found.points[:, 0] / 512, found.points[:, 1] / 512
     assert ((px > x - 0.2 * w) & (px < x + 1.2 * w) & (py > y - 0.3 * h) & (py < y + 1.3 * h)).all()
     assert geometry.frontal and abs(geometry.yaw) < 10 and abs(geometry.roll) < 8

@@ -321,7 +321,7 @@ def test_demo_frames_show_a_face() -> None:
     detector = FaceDetector("full", min_score=0.5, max_faces=1)
     try:
         for image in images:
-            found = detector.detect(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            found = detector.detect_bgr(image)
             if found:
                 sizes.append(found[0].box[2])
     finally:

@@ -38,7 +38,7 @@ EVERY = 2
 def _gaze(frame: np.ndarray, detector: FaceDetector, mesh: FaceMesh) -> list[tuple]:
     """(gaze, eye turn, ms of the mesh with the iris model) for each face the mesh reads."""
     found = []
-    for det in detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))[:1]:
+    for det in detector.detect_bgr(frame)[:1]:
         start = time.perf_counter()
         result = mesh.run(frame, det)
         ms = 1000.0 * (time.perf_counter() - start)
@@ -54,7 +54,7 @@ def _gaze(frame: np.ndarray, detector: FaceDetector, mesh: FaceMesh) -> list[tup
 def _mesh_ms(frames: list[np.ndarray], detector: FaceDetector, mesh: FaceMesh) -> float:
     times = []
     for frame in frames:
-        for det in detector.detect(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))[:1]:
+        for det in detector.detect_bgr(frame)[:1]:
             start = time.perf_counter()
             mesh.run(frame, det)
             times.append(1000.0 * (time.perf_counter() - start))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import cv2
 import numpy as np
 
 from stream.faces.crop import CropSpec
@@ -28,7 +27,7 @@ def calibrate_crop(faces: np.ndarray, samples: int = 400, seed: int = 0) -> Crop
     try:
         for i in rng.choice(len(faces), min(samples, len(faces)), replace=False):
             pasted = paste_face(faces[i], rng)
-            found = detector.detect(cv2.cvtColor(pasted.frame, cv2.COLOR_BGR2RGB))
+            found = detector.detect_bgr(pasted.frame)
             if not found:
                 continue
             height, width = pasted.frame.shape[:2]

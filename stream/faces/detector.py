@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import cv2
 import numpy as np
 
 from stream.checksum import MANIFEST, verified_file
@@ -120,6 +121,7 @@ class FaceDetector:
             raise ValueError(f"detector model must be one of {', '.join(MODELS)}")
         self.max_faces = max_faces
         self.min_score = min_score
+        self._rgb: np.ndarray | None = None
         buffer = detector_model(model, model_dir)
         mediapipe, vision, base_options = _import_vision()
         self._image = mediapipe.Image
@@ -146,6 +148,15 @@ class FaceDetector:
 
     def _wrap(self, rgb: np.ndarray) -> Any:
         return self._image(image_format=self._format, data=_aligned(rgb))
+
+    def detect_bgr(self, bgr: np.ndarray) -> list[Detection]:
+        """:meth:`detect` on a BGR frame, made RGB straight into an aligned buffer kept between
+        calls: one pass over the frame where converting, then aligning, took two and two fresh
+        allocations. Not for two threads at once, as the detector itself is not."""
+        if self._rgb is None or self._rgb.shape != bgr.shape:
+            self._rgb = _aligned(np.empty(bgr.shape, np.uint8))
+        # OpenCV writes into a fresh array instead where the frame's type does not fit the buffer
+        return self.detect(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=self._rgb))
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         height, width = rgb.shape[:2]
