@@ -62,7 +62,9 @@ class FileSource(VideoSource):
     ``realtime`` paces delivery at the file's frame rate, so a recording behaves like the camera
     it came from; ``loop`` starts again at the first frame after the last. A file that is cut off
     (a recording interrupted mid-write) ends cleanly at its last decodable frame. Decoding starts
-    on the first :meth:`read` and runs at most ``prefetch`` frames ahead of it.
+    on the first :meth:`read` and runs at most ``prefetch`` frames ahead of it; with ``realtime``
+    each frame is decoded when it is due, as a camera's would be, so its decoding counts in
+    capture → publish and does not contend with the work on the frame before.
     """
 
     buffer_policy = BufferPolicy.WAIT
@@ -149,12 +151,12 @@ class FileSource(VideoSource):
         ending: SourceError | None = None
         try:
             while not self._closed.is_set() and self._capture is not None:
+                if self._pacer is not None:  # as a camera: the frame is due, then decoded
+                    self._pacer.wait()
                 image, capture_ms, position = self._next_image(self._capture)
                 if image is None:
                     self._warn_if_short()
                     break
-                if self._pacer is not None:
-                    self._pacer.wait()
                 if not self._put(Frame(index, image, time.time(), capture_ms, position)):
                     return
                 index += 1
