@@ -163,7 +163,7 @@ def test_a_decoding_failure_is_a_source_error(
         nonlocal decoded
         decoded += 1
         if decoded > 5:
-            raise cv2.error("corrupt packet")
+            raise cv2.error("corrupt packet\nin function 'read'\n")
         return real(capture)
 
     monkeypatch.setattr(file, "_read_timed", failing)

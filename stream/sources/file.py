@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stream.errors import SourceError
+from stream.errors import SourceError, first_line
 from stream.sources.base import (
     BufferPolicy,
     Frame,
@@ -163,7 +163,8 @@ class FileSource(VideoSource):
                 self._in_pass += 1
         except Exception as error:  # OpenCV raises cv2.error on a corrupt stream
             log.debug("%s: decoding failed", self._path, exc_info=True)
-            ending = SourceError(f"{self._path}: decoding failed at frame {index}: {error}")
+            reason = first_line(error)
+            ending = SourceError(f"{self._path}: decoding failed at frame {index}: {reason}")
         finally:
             self._release()
         self._put(ending)
