@@ -96,6 +96,21 @@ class FpsMeter:
             return (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-6)
 
 
+def read_ahead(source: VideoSource, recognizer: Recognizer, early: deque[Frame | None]) -> None:
+    """Read on into ``early`` as far as the recognizer's next detection frame, if it asks, and
+    hand that frame to its detector; stop at the end of the source or on a timeout."""
+    while distance := recognizer.foresight:
+        while len(early) < distance and (not early or early[-1] is not None):
+            try:
+                early.append(source.read(timeout=READ_TIMEOUT_S))
+            except TimeoutError:
+                return
+        upcoming = early[distance - 1] if len(early) >= distance else None
+        if upcoming is None:
+            return
+        recognizer.foresee(upcoming.image, distance)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -154,7 +169,7 @@ class Pipeline:
             if frame is None:
                 break
             if not self.source.paced:
-                self._read_ahead(early)
+                read_ahead(self.source, self.recognizer, early)
             self.process(frame)
             if self.options.max_frames and self.counters.frames >= self.options.max_frames:
                 break
@@ -162,20 +177,6 @@ class Pipeline:
                 break
         self.publish_stats()
         return self.counters
-
-    def _read_ahead(self, early: deque[Frame | None]) -> None:
-        """Read on into ``early`` as far as the recognizer's next detection frame, if it asks,
-        and hand that frame to its detector; stop at the end of the source or on a timeout."""
-        while distance := self.recognizer.foresight:
-            while len(early) < distance and (not early or early[-1] is not None):
-                try:
-                    early.append(self.source.read(timeout=READ_TIMEOUT_S))
-                except TimeoutError:
-                    return
-            upcoming = early[distance - 1] if len(early) >= distance else None
-            if upcoming is None:
-                return
-            self.recognizer.foresee(upcoming.image, distance)
 
     def process(self, frame: Frame) -> None:
         """Recognise and publish one frame; a failure is logged and counted, not raised.

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import numpy as np
 
     from stream.recognizer import Recognizer
@@ -52,10 +54,11 @@ def decode_all(video: str, limit: int | None) -> tuple[list[np.ndarray], str]:
     return frames, digest.hexdigest()
 
 
-def work(recognizer: Recognizer, image: np.ndarray, number: int) -> list[dict[str, Any]]:
-    """One frame's recognition and its serialised message, as the pipeline makes them."""
-    from stream.publish import schema
-
+def work(
+    recognizer: Recognizer, schema: ModuleType, image: np.ndarray, number: int
+) -> list[dict[str, Any]]:
+    """One frame's recognition and its serialised message (``stream.publish.schema``), as the
+    pipeline makes them."""
     result = recognizer.recognize(image)
     found = [face.to_message(recognizer.labels, False) for face in result.faces]
     height, width = image.shape[:2]
@@ -65,35 +68,27 @@ def work(recognizer: Recognizer, image: np.ndarray, number: int) -> list[dict[st
 
 
 def file_pass(recognizer: Recognizer, video: str, limit: int | None) -> tuple[list, list, list]:
-    """Per frame: ms waited for it, ms of work, its top label; reading as ``run`` reads a file."""
+    """Per frame: ms waited for it (and for the frames read ahead with it), ms of work, its top
+    label; reading as ``run`` reads a file."""
+    from stream.pipeline import read_ahead
+    from stream.publish import schema
     from stream.sources import FileSource
 
     waits: list[float] = []
     works: list[float] = []
     top: list[str | None] = []
-
-    def read() -> tuple[Frame | None, float]:
-        start = time.perf_counter()
-        frame = source.read()
-        return frame, (time.perf_counter() - start) * 1000.0
-
-    early: deque[tuple[Frame | None, float]] = deque()
+    early: deque[Frame | None] = deque()
     with FileSource(video) as source:
         while limit is None or len(works) < limit:
-            frame, waited = early.popleft() if early else read()
+            start = time.perf_counter()
+            frame = early.popleft() if early else source.read()
             if frame is None:
                 break
-            while distance := recognizer.foresight:
-                while len(early) < distance and (not early or early[-1][0] is not None):
-                    early.append(read())
-                upcoming = early[distance - 1][0] if len(early) >= distance else None
-                if upcoming is None:
-                    break
-                recognizer.foresee(upcoming.image, distance)
-            start = time.perf_counter()
-            found = work(recognizer, frame.image, len(works))
-            works.append((time.perf_counter() - start) * 1000.0)
-            waits.append(waited)
+            read_ahead(source, recognizer, early)
+            ready = time.perf_counter()
+            found = work(recognizer, schema, frame.image, len(works))
+            works.append((time.perf_counter() - ready) * 1000.0)
+            waits.append((ready - start) * 1000.0)
             top.append(found[0]["label"] if found else None)
     return waits, works, top
 
@@ -102,14 +97,16 @@ def decoded_pass(
     recognizer: Recognizer, frames: list[np.ndarray]
 ) -> tuple[list[float], list[int], list[str | None]]:
     """Per frame: ms of work, faces found, top label; on frames decoded beforehand."""
+    from benchmarks.speed.detect_ahead import foresee_decoded
+    from stream.publish import schema
+
     process_ms: list[float] = []
     faces: list[int] = []
     top: list[str | None] = []
     for number, image in enumerate(frames):
-        while (distance := recognizer.foresight) and number + distance < len(frames):
-            recognizer.foresee(frames[number + distance], distance)
+        foresee_decoded(recognizer, frames, number)
         start = time.perf_counter()
-        found = work(recognizer, image, number)
+        found = work(recognizer, schema, image, number)
         process_ms.append((time.perf_counter() - start) * 1000.0)
         faces.append(len(found))
         top.append(found[0]["label"] if found else None)
@@ -135,23 +132,20 @@ def main() -> int:
 
     import cv2
 
-    from stream.assemble import RecognizerOptions, open_mesh, open_models, video_recognizer
-    from stream.faces.detector import FaceDetector
+    from stream.assemble import (
+        RecognizerOptions,
+        open_detector,
+        open_mesh,
+        open_models,
+        video_recognizer,
+    )
     from stream.process import quiet_native_logs
     from stream.recognizer import Recognizer
 
     quiet_native_logs()
-    options = RecognizerOptions(
-        models=args.models,
-        threads=args.threads,
-        detect_every=args.detect_every,
-        quality_every=args.quality_every,
-        detection=args.detection,
-        landmarks=args.landmarks,
-        gaze=args.gaze,
-    )
+    options = RecognizerOptions.from_options(vars(args))  # the flags are named as run's
     models = open_models(options)[1]
-    detector = FaceDetector(args.detector, min_score=0.5, max_faces=8)
+    detector = open_detector(options)
     capture = cv2.VideoCapture(args.video, cv2.CAP_FFMPEG)
     ok, first = capture.read()
     capture.release()

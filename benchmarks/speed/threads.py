@@ -12,9 +12,7 @@ frame rate, noisy on a shared machine, may not.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shlex
 import sys
 import threading
 import time
@@ -25,12 +23,11 @@ import cv2
 import numpy as np
 
 from benchmarks.common.clips import decode
-from benchmarks.common.context import ROOT, BenchContext, shared_dir
-from benchmarks.common.report import Section, Table, machine_header
+from benchmarks.common.context import BenchContext
+from benchmarks.common.report import Section, Table
 from benchmarks.speed.detect_ahead import foresee_decoded
 from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
 from stream.faces.detector import FaceDetector
-from stream.family import resolve_model_dir
 from stream.models import Models, load_models
 from stream.publish import schema
 from stream.recognizer import Recognizer
@@ -156,22 +153,7 @@ def run(ctx: BenchContext) -> Section:
     return Section(NAME, TITLE, ctx.command(NAME), tables=[table], notes=notes)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.threads")
-    parser.add_argument("--models", type=Path, help="model folder (default: the family's)")
-    parser.add_argument("--quick", action="store_true", help="90 frames, one round")
-    args = parser.parse_args(argv)
-    shared = shared_dir()
-    if shared is None or not (shared / VIDEO).exists():
-        print(f"no ../shared/{VIDEO} beside the repository: nothing to measure", file=sys.stderr)
-        return 2
-    models = args.models or resolve_model_dir()
-    command = shlex.join(["python", "-m", "benchmarks.speed.threads", *(argv or sys.argv[1:])])
-    table, notes = measure(models, shared / VIDEO, args.quick)
-    print(machine_header(ROOT, models, "shipped"))
-    print(Section(NAME, TITLE, command, tables=[table], notes=notes).markdown())
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from benchmarks.run import main
+
+    raise SystemExit(main([*sys.argv[1:], "--only", NAME]))

@@ -110,7 +110,6 @@ class FileSource(VideoSource):
         # a frame, None at the end, or the error that ended decoding
         self._decoded: queue.Queue[Frame | SourceError | None] = queue.Queue(max(1, prefetch))
         self._closed = threading.Event()
-        self._ended = False
         self._start_lock = threading.Lock()
         self._decoder: threading.Thread | None = None
 
@@ -121,7 +120,7 @@ class FileSource(VideoSource):
     def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame, or None at the end; :class:`TimeoutError` if none was decoded within
         ``timeout`` seconds, :class:`SourceError` if decoding failed."""
-        if self._ended or self._closed.is_set():
+        if self._closed.is_set():
             return None
         self._start_decoder()
         try:
@@ -131,7 +130,6 @@ class FileSource(VideoSource):
         if isinstance(item, Frame):
             self._set_state(SourceState.RUNNING)
             return item
-        self._ended = True
         self.close()
         if item is None:
             return None
