@@ -17,7 +17,11 @@ import numpy as np
 
 from stream.faces.detector import Detection
 
-MAX_INTERMEDIATE = 4  # warp to at most this × the input size, then area-resize: no aliasing
+WARP_SCALE = 2
+"""The warp writes this × the input's side, then an exact 2×2 mean makes the input."""
+MAX_SPACING = 1.5
+"""At most how many source pixels apart the warp's bilinear samples may fall: farther apart
+they skip pixels, and fine detail (hair, stubble, a patterned shirt) aliases into the face."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,27 @@ def face_matrix(
     )
 
 
-def _source_region(
-    matrix: np.ndarray, out: int, width: int, height: int
-) -> tuple[int, int, int, int]:
-    """The frame's pixels that an ``out``×``out`` warp through ``matrix`` reads: the rotated
-    square's bounding box, with the bilinear filter's reach, clipped to the frame (x0, y0, x1, y1).
+def warp_plan(side: float, size: int) -> tuple[int, int]:
+    """(warp output side, shrink) for a face square of ``side`` frame pixels and a ``size`` input.
+
+    A face larger than the warp's output is first shrunk by ``shrink``, a power of two, in exact
+    block means (OpenCV's fastest resize), until the warp's samples are at most
+    :data:`MAX_SPACING` pixels apart: every source pixel then counts, at a fraction of the cost
+    of warping a large patch and area-resizing it. A face smaller than the input is upsampled.
     """
+    if side <= size:
+        return size, 1
+    out = WARP_SCALE * size
+    shrink = 1
+    while side / (shrink * out) > MAX_SPACING:
+        shrink *= 2
+    return out, shrink
+
+
+def _source_region(matrix: np.ndarray, out: int, margin: int = 2) -> tuple[int, int, int, int]:
+    """The frame's pixels that an ``out``×``out`` warp through ``matrix`` reads: the rotated
+    square's bounding box and ``margin`` pixels for the filters' reach (x0, y0, x1, y1), not
+    clipped to the frame."""
     (a, b, tx), (c, d, ty) = matrix.tolist()
     det = a * d - b * c
     # the inverse map, output corner (u, v) → frame point
@@ -94,33 +113,62 @@ def _source_region(
         du, dv = u - tx, v - ty
         xs.append((d * du - b * dv) / det)
         ys.append((a * dv - c * du) / det)
-    x0, y0 = math.floor(min(xs)) - 2, math.floor(min(ys)) - 2
-    x1, y1 = math.ceil(max(xs)) + 3, math.ceil(max(ys)) + 3
-    return max(x0, 0), max(y0, 0), min(max(x1, 1), width), min(max(y1, 1), height)
+    x0, y0 = math.floor(min(xs)) - margin, math.floor(min(ys)) - margin
+    return x0, y0, math.ceil(max(xs)) + margin + 1, math.ceil(max(ys)) + margin + 1
+
+
+def _region(
+    frame: np.ndarray, matrix: np.ndarray, out: int, shrink: int
+) -> tuple[np.ndarray, int, int]:
+    """The pixels the warp reads, in whole ``shrink``×``shrink`` blocks, with the frame's edge
+    repeated where they leave the frame (as the warp would repeat it), and the region's top-left
+    corner in the frame. A square wholly outside the frame reaches in to its nearest edge."""
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = _source_region(matrix, out, 2 * shrink)
+    x0, y0 = min(x0, width - 1), min(y0, height - 1)
+    x1 = x0 + -(-(max(x1, 1) - x0) // shrink) * shrink
+    y1 = y0 + -(-(max(y1, 1) - y0) // shrink) * shrink
+    inner_x0, inner_y0 = max(x0, 0), max(y0, 0)
+    inner_x1, inner_y1 = min(x1, width), min(y1, height)
+    region = frame[inner_y0:inner_y1, inner_x0:inner_x1]
+    if (inner_x0, inner_y0, inner_x1, inner_y1) != (x0, y0, x1, y1):
+        region = cv2.copyMakeBorder(
+            region,
+            inner_y0 - y0,
+            y1 - inner_y1,
+            inner_x0 - x0,
+            x1 - inner_x1,
+            cv2.BORDER_REPLICATE,
+        )
+    return region, x0, y0
 
 
 def crop_face(frame: np.ndarray, det: Detection, spec: CropSpec, size: int = 48) -> np.ndarray:
-    """A ``size``×``size`` uint8 grayscale crop of one detection, in one warp.
+    """A ``size``×``size`` uint8 grayscale crop of one detection.
 
-    ``frame`` is grayscale or BGR. A BGR frame is made grayscale first, on the region the warp
-    reads only: warping one channel costs a third of warping three, and a region around the
-    face far less than the whole frame. Both steps are linear, so the order changes a pixel
-    by at most one level of rounding. Where the square leaves the frame, the frame's edge is
-    repeated, as the region then ends at that edge.
+    ``frame`` is grayscale or BGR. Only the region the warp reads is touched: shrunk by block
+    means where the face is large (:func:`warp_plan`), made grayscale (after shrinking: fewer
+    pixels), warped once to :data:`WARP_SCALE` × ``size`` and halved by 2×2 means. Where the
+    square leaves the frame, the frame's edge is repeated.
     """
     height, width = frame.shape[:2]
-    side = face_side(det, width, height, spec.scale)
-    out = int(min(max(side, size), size * MAX_INTERMEDIATE))
+    out, shrink = warp_plan(face_side(det, width, height, spec.scale), size)
     matrix = face_matrix(det, width, height, spec.scale, out, spec.shift_y, spec.align_eyes)
-    if frame.ndim == 3:
-        x0, y0, x1, y1 = _source_region(matrix, out, width, height)
-        if x1 > x0 and y1 > y0:
-            frame = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-            matrix[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)  # ours: a fresh array
-        else:  # the square lies wholly outside the frame: only its edge is repeated
-            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    # The matrix maps pixel edges (a detection's 0..1 spans the frame's outer edges; output
+    # pixel u spans u..u + 1); OpenCV samples at pixel centres, half a pixel in on both sides.
+    matrix[:, 2] += matrix[:, :2] @ (0.5, 0.5) - 0.5
+    region, x0, y0 = _region(frame, matrix, out, shrink)
+    if shrink > 1:
+        blocks = (region.shape[1] // shrink, region.shape[0] // shrink)
+        region = cv2.resize(region, blocks, interpolation=cv2.INTER_AREA)
+    if region.ndim == 3:
+        region = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+    # Region pixel (i, j) is the mean of the block centred on frame point
+    # (x0 + shrink·i + (shrink − 1)/2, y0 + shrink·j + (shrink − 1)/2).
+    matrix[:, 2] += matrix[:, :2] @ (x0 + (shrink - 1) / 2, y0 + (shrink - 1) / 2)
+    matrix[:, :2] *= shrink
     patch = cv2.warpAffine(
-        frame, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        region, matrix, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     if out == size:
         return patch
