@@ -155,7 +155,13 @@ def member_macs(model_dir: Path) -> int | None:
 
 
 def open_detector(options: RecognizerOptions) -> FaceDetector:
-    return FaceDetector(options.detector, options.min_score, options.max_faces)
+    """The detector; with detection ahead its threads run behind the frame's (stream.behind)."""
+    return FaceDetector(
+        options.detector,
+        options.min_score,
+        options.max_faces,
+        behind=options.detection == "ahead",
+    )
 
 
 def open_mesh(options: RecognizerOptions) -> FaceMesh | None:

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stream.behind import run_behind
 from stream.faces.ahead import FIXED, SCHEDULES, DetectorThread
 from stream.faces.crop import crop_face
 from stream.faces.detector import Detection, FaceDetector
@@ -174,7 +175,8 @@ class Recognizer:
     frame k + 1 on (frame k keeps the track's previous reading), so a mesh no longer holds up
     the frame it is read on. Frame k + 1 waits for it if need be, so which reading a frame
     carries depends only on frame numbers, never on timing. A track's first reading is waited
-    for on its own frame: a new face has its pose at once.
+    for on its own frame: a new face has its pose at once. Both threads run behind the
+    caller's (:mod:`stream.behind`), as should the detector's own (``FaceDetector(behind=True)``).
     """
 
     def __init__(
@@ -210,7 +212,7 @@ class Recognizer:
         self._foreseen: set[int] = set()  # frames handed over early through ``foresee``
         self._thread = DetectorThread(self.detector.detect_bgr) if ahead is not None else None
         self._mesh_thread = (
-            ThreadPoolExecutor(1, thread_name_prefix="face-mesh")
+            ThreadPoolExecutor(1, thread_name_prefix="face-mesh", initializer=run_behind)
             if ahead is not None and mesh is not None and tracker is not None
             else None
         )

@@ -12,15 +12,19 @@ import json
 import os
 import random
 import shutil
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from stream.assemble import RecognizerOptions, member_macs, video_recognizer
+from stream.behind import BEHIND_NICE
 from stream.faces.ahead import FIXED, FRESHEST
 from stream.faces.detector import Detection, FaceDetector
 from stream.faces.mesh import FaceMesh, Mesh
@@ -321,6 +325,41 @@ def test_inline_the_mesh_shows_on_the_frame_it_is_read(
     got = mesh_shown(recognizer, astronaut, range(12))
     assert got == [0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8]
     assert {thread for _, thread in mesh.seen} == {threading.current_thread().name}
+
+
+class PriorityNoted:
+    """A call that notes the nice value of every thread that makes it."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self.call = call
+        self.nices: set[int] = set()
+
+    def __call__(self, *args: Any) -> Any:
+        self.nices.add(os.getpriority(os.PRIO_PROCESS, 0))
+        return self.call(*args)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux keeps a nice value per thread")
+def test_ahead_the_detector_and_the_mesh_run_behind_the_frames_thread(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    """Inline, both run on the frame's thread at its priority."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    detect = stand_in.detect_bgr
+    for ahead, expected in ((FIXED, min(mine + BEHIND_NICE, 19)), (None, mine)):
+        mesh = StandInMesh(stand_in, astronaut)
+        noted_detect, noted_mesh = PriorityNoted(detect), PriorityNoted(mesh.run)
+        stand_in.detect_bgr = noted_detect  # type: ignore[method-assign]
+        mesh.run = noted_mesh  # type: ignore[method-assign]
+        recognizer = recognizer_with(
+            model_dir, stand_in, detect_every=3, ahead=ahead, mesh=mesh, mesh_every=4
+        )
+        try:
+            mesh_shown(recognizer, astronaut, range(9))
+        finally:
+            recognizer.close()
+        assert noted_detect.nices == noted_mesh.nices == {expected}
+        assert os.getpriority(os.PRIO_PROCESS, 0) == mine
 
 
 def test_close_stops_the_threads(model_dir: Path, stand_in: StandIn, astronaut: np.ndarray) -> None:

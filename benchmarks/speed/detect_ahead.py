@@ -33,7 +33,13 @@ from benchmarks.common.context import ROOT, BenchContext
 from benchmarks.common.publishing import LoopbackBus, RecordingSink, decode_payloads
 from benchmarks.common.report import Section, Table
 from benchmarks.common.stats import Summary
-from stream.assemble import RecognizerOptions, open_mesh, open_models, video_recognizer
+from stream.assemble import (
+    RecognizerOptions,
+    open_detector,
+    open_mesh,
+    open_models,
+    video_recognizer,
+)
 from stream.codes.delegates import quiet_native_stderr
 from stream.faces.detector import FaceDetector, _aligned
 from stream.models import Models
@@ -62,8 +68,8 @@ def pipeline_run(
 ) -> tuple[float, Summary, Summary]:
     """Frames a second, capture → publish and the detect stage, for one schedule; with
     ``realtime`` the file plays at its own frame rate, as a camera hands frames over."""
-    detector = FaceDetector("short", 0.5, 8)
     options = RecognizerOptions(detection=detection)
+    detector = open_detector(options)
     recognizer = video_recognizer(models, detector, open_mesh(options), options)
     try:
         first = cv2.VideoCapture(str(path))
@@ -103,8 +109,8 @@ def labels(
     models: dict[str, Models], frames: list[np.ndarray], detection: str
 ) -> dict[tuple[int, int], int]:
     """Top label per (frame, track id), through ``run``'s recognizer and cadence."""
-    detector = FaceDetector("short", 0.5, 8)
     options = RecognizerOptions(detection=detection)
+    detector = open_detector(options)
     recognizer = video_recognizer(models[detection], detector, open_mesh(options), options)
     top = {}
     try:

@@ -108,7 +108,7 @@ def one_run(
 
 def measure(models_dir: Path, video: Path, quick: bool) -> tuple[Table, list[str]]:
     frames = decode(video)[: 90 if quick else None]
-    detector = FaceDetector("short", 0.5, 8)
+    detector = FaceDetector("short", 0.5, 8, behind=True)  # as run's, ahead
     models = {threads: load_models(models_dir, threads=threads) for threads, _ in SETTINGS}
     warm = Recognizer(models[1], detector)
     for _ in range(3):

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from stream.behind import run_behind
 from stream.faces.detector import Detection
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,8 @@ Detect = Callable[[np.ndarray], list[Detection]]
 
 
 class DetectorThread:
-    """One worker thread that runs ``detect`` on the frames it is given, one at a time.
+    """One worker thread that runs ``detect`` on the frames it is given, one at a time, behind
+    the frames' own thread (:mod:`stream.behind`).
 
     Results are kept by frame number until :meth:`forget_before` drops them. An exception in
     ``detect`` is handed to whoever waits for that frame, so a bad frame fails like it would
@@ -99,6 +101,7 @@ class DetectorThread:
                 del self._results[old]
 
     def _work(self) -> None:
+        run_behind()
         while True:
             with self._cond:
                 while not self._pending and not self._stopping:

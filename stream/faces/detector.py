@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stream.behind import made_behind
 from stream.checksum import MANIFEST, verified_file
 from stream.codes.delegates import quiet_native_stderr
 from stream.errors import ModelError, first_line
@@ -106,6 +107,10 @@ def _aligned(frame: np.ndarray) -> np.ndarray:
 class FaceDetector:
     """Finds faces in RGB frames; ``model`` ``short`` (within ~2 m) or ``full`` (up to ~5 m).
 
+    With ``behind``, MediaPipe's graph is started from a thread that runs behind
+    (:mod:`stream.behind`), so its threads yield the CPU to the frame being labelled: for a
+    detector that works ahead of the frames, never for one a frame waits on.
+
     Call :meth:`close` when done (or rely on interpreter exit): mediapipe's own finaliser raises
     when it runs during interpreter shutdown, so the detector is closed here before that.
     """
@@ -116,6 +121,7 @@ class FaceDetector:
         min_score: float = 0.5,
         max_faces: int = 8,
         model_dir: Path | None = None,
+        behind: bool = False,
     ) -> None:
         if model not in MODELS:
             raise ValueError(f"detector model must be one of {', '.join(MODELS)}")
@@ -131,9 +137,13 @@ class FaceDetector:
             running_mode=vision.RunningMode.IMAGE,
             min_detection_confidence=min_score,
         )
+
+        def create() -> Any:
+            return vision.FaceDetector.create_from_options(options)
+
         with quiet_native_stderr():
             try:
-                self._detector = vision.FaceDetector.create_from_options(options)
+                self._detector = made_behind(create) if behind else create()
             except (RuntimeError, ValueError) as exc:
                 raise ModelError(
                     f"cannot load the {model}-range face detector: {first_line(exc)}"
