@@ -30,6 +30,9 @@ NAME = "versus-fer"
 TITLE = "Side by side with the fer package"
 VIDEO = "videos/WolfgangLanger_Pexels.mp4"
 GOAL = 10.0
+"""The floor of the family's default: ten times fer's frame rate (models/family.json)."""
+RUN_GOAL = 20.0
+"""`run`'s own bar with its default member, on an AVX2 CPU without VNNI."""
 CADENCE = [f"--detect-every={VIDEO_DETECT_EVERY}", f"--quality-every={VIDEO_QUALITY_EVERY}"]
 RUN_DEFAULTS = [*CADENCE, "--detection=ahead", f"--landmarks={VIDEO_LANDMARKS_EVERY}"]
 """`emostream run`'s defaults on a file, as the worker takes them: the cadence, detection ahead
@@ -234,7 +237,8 @@ def run(ctx: BenchContext) -> Section:
         )
         + " from pass to pass, in every setting.",
         f"Frame-rate ratio on decoded frames, with `emostream run`'s defaults: {ratio:.1f}× "
-        f"(goal ≥ {GOAL:.0f}×: " + ("met" if ratio >= GOAL else "**not met**") + "); reading "
+        f"(goal ≥ {RUN_GOAL:.0f}×: " + ("met" if ratio >= RUN_GOAL else "**not met**") + "; "
+        f"every member's floor ≥ {GOAL:.0f}×); reading "
         f"the file: {file_ratio:.1f}×. Detecting and scoring quality on every frame, as fer "
         f"detects on every frame: {every_ratio:.1f}×.",
         f"`emostream run`'s defaults detect every {VIDEO_DETECT_EVERY} frames, on a thread of "
