@@ -99,10 +99,15 @@ class RecognizerOptions:
         return 1 if self.ahead_on_two_cores and light else 2
 
     @property
+    def detects_ahead(self) -> bool:
+        """Detection on a thread of its own (``detection = "ahead"``), not on the frame's."""
+        return self.detection == "ahead"
+
+    @property
     def ahead_on_two_cores(self) -> bool:
         """Detection ahead on a CPU of at most two usable cores, whose second core the
         detector's and the face mesh's threads keep busy: one thread then suits the rest."""
-        return self.detection == "ahead" and usable_cores() <= 2
+        return self.detects_ahead and usable_cores() <= 2
 
 
 def usable_cores() -> int:
@@ -160,7 +165,7 @@ def open_detector(options: RecognizerOptions) -> FaceDetector:
         options.detector,
         options.min_score,
         options.max_faces,
-        behind=options.detection == "ahead",
+        behind=options.detects_ahead,
     )
 
 
@@ -187,7 +192,7 @@ def video_recognizer(
     would only contend with them (see :meth:`RecognizerOptions.model_threads`).
     """
     ahead = None
-    if options.detection == "ahead":
+    if options.detects_ahead:
         ahead = FRESHEST if live else FIXED
     if options.ahead_on_two_cores:
         cv2.setNumThreads(1)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 log = logging.getLogger(__name__)
@@ -47,19 +47,5 @@ def run_behind() -> None:
 def made_behind(make: Callable[[], T]) -> T:
     """``make()``, called on a short-lived thread that runs behind, so every thread it starts
     (MediaPipe's graph and its pools) runs behind for good; what it raises is raised here."""
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def call() -> None:
-        run_behind()
-        try:
-            outcome.append(make())
-        except BaseException as exc:  # re-raised on the caller's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=call, name="made-behind")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]
+    with ThreadPoolExecutor(1, thread_name_prefix="made-behind", initializer=run_behind) as pool:
+        return pool.submit(make).result()

@@ -26,7 +26,7 @@ from benchmarks.common.clips import decode
 from benchmarks.common.context import BenchContext
 from benchmarks.common.report import Section, Table
 from benchmarks.speed.detect_ahead import foresee_decoded
-from stream.assemble import RecognizerOptions, open_mesh, video_recognizer
+from stream.assemble import RecognizerOptions, open_detector, open_mesh, video_recognizer
 from stream.faces.detector import FaceDetector
 from stream.models import Models, load_models
 from stream.publish import schema
@@ -108,7 +108,7 @@ def one_run(
 
 def measure(models_dir: Path, video: Path, quick: bool) -> tuple[Table, list[str]]:
     frames = decode(video)[: 90 if quick else None]
-    detector = FaceDetector("short", 0.5, 8, behind=True)  # as run's, ahead
+    detector = open_detector(RecognizerOptions())  # as run's: ahead, its threads behind
     models = {threads: load_models(models_dir, threads=threads) for threads, _ in SETTINGS}
     warm = Recognizer(models[1], detector)
     for _ in range(3):
