@@ -7,7 +7,6 @@ the two overlap instead of adding up.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import queue
@@ -32,10 +31,11 @@ from stream.sources.pacing import Pacer
 log = logging.getLogger(__name__)
 
 PREFETCH = 3
-"""Frames decoded ahead of the reader: enough to ride out one slow decode (a key frame) and the
-pipeline's own read-ahead, few enough that a 4K file holds under 100 MB of them."""
+"""Frames decoded and waiting for the reader: enough to ride out one slow decode (a key frame) and
+the pipeline's own read-ahead, few enough that a 4K file holds under 100 MB of them. The next
+frame is decoded only once there is room for it, so none waits whole outside the count."""
 
-_PUT_POLL_S = 0.1  # how often a decoder held up by a full buffer looks whether it was closed
+_ROOM_POLL_S = 0.1  # how often a decoder held up by a full buffer looks whether it was closed
 _DECODER_EXIT_S = 5.0
 
 
@@ -60,11 +60,12 @@ class FileSource(VideoSource):
     """Every frame of a video file, in order: a file can wait for a slow consumer.
 
     ``realtime`` paces delivery at the file's frame rate, so a recording behaves like the camera
-    it came from; ``loop`` starts again at the first frame after the last. A file that is cut off
-    (a recording interrupted mid-write) ends cleanly at its last decodable frame. Decoding starts
-    on the first :meth:`read` and runs at most ``prefetch`` frames ahead of it; with ``realtime``
-    each frame is decoded when it is due, as a camera's would be, so its decoding counts in
-    capture → publish and does not contend with the work on the frame before.
+    it came from (``speed`` times faster: a camera of that many times its frame rate); ``loop``
+    starts again at the first frame after the last. A file that is cut off (a recording
+    interrupted mid-write) ends cleanly at its last decodable frame. Decoding starts on the first
+    :meth:`read` and keeps at most ``prefetch`` frames decoded ahead of it; with ``realtime`` each
+    frame is decoded when it is due, as a camera's would be, so its decoding counts in capture →
+    publish and does not contend with the work on the frame before.
     """
 
     buffer_policy = BufferPolicy.WAIT
@@ -74,9 +75,12 @@ class FileSource(VideoSource):
         path: str | Path,
         *,
         realtime: bool = False,
+        speed: float = 1.0,
         loop: bool = False,
         prefetch: int = PREFETCH,
     ) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be above 0, not {speed}")
         self._path = Path(path)
         if not self._path.exists():
             raise SourceError(f"{self._path}: no such file")
@@ -105,10 +109,11 @@ class FileSource(VideoSource):
         )
         self._pending: tuple[np.ndarray, float, float] | None = (first, first_ms, first_at)
         self._loop = loop
-        self._pacer = Pacer(fps) if realtime and fps else None
+        self._pacer = Pacer(fps * speed) if realtime and fps else None
         self._in_pass = 0
         # a frame, None at the end, or the error that ended decoding
-        self._decoded: queue.Queue[Frame | SourceError | None] = queue.Queue(max(1, prefetch))
+        self._decoded: queue.Queue[Frame | SourceError | None] = queue.Queue()
+        self._room = threading.Semaphore(max(1, prefetch))  # a slot per frame decoded ahead
         self._closed = threading.Event()
         self._start_lock = threading.Lock()
         self._decoder: threading.Thread | None = None
@@ -128,6 +133,7 @@ class FileSource(VideoSource):
         except queue.Empty:
             raise TimeoutError(f"no frame decoded from {self._path} within {timeout} s") from None
         if isinstance(item, Frame):
+            self._room.release()
             self._set_state(SourceState.RUNNING)
             return item
         self.close()
@@ -148,15 +154,14 @@ class FileSource(VideoSource):
         index = 0
         ending: SourceError | None = None
         try:
-            while not self._closed.is_set() and self._capture is not None:
+            while self._capture is not None and self._wait_for_room():
                 if self._pacer is not None:  # as a camera: the frame is due, then decoded
                     self._pacer.wait()
                 image, capture_ms, position = self._next_image(self._capture)
                 if image is None:
                     self._warn_if_short()
                     break
-                if not self._put(Frame(index, image, time.time(), capture_ms, position)):
-                    return
+                self._decoded.put(Frame(index, image, time.time(), capture_ms, position))
                 index += 1
                 self._in_pass += 1
         except Exception as error:  # OpenCV raises cv2.error on a corrupt stream
@@ -165,16 +170,16 @@ class FileSource(VideoSource):
             ending = SourceError(f"{self._path}: decoding failed at frame {index}: {reason}")
         finally:
             self._release()
-        self._put(ending)
+        if not self._closed.is_set():
+            self._decoded.put(ending)
 
-    def _put(self, item: Frame | SourceError | None) -> bool:
-        """Wait for room in the buffer; False if the source was closed meanwhile."""
+    def _wait_for_room(self) -> bool:
+        """Wait until fewer than ``prefetch`` frames wait to be read, before decoding the next:
+        a frame decoded and then held up would count that wait in capture → publish. False if
+        the source was closed meanwhile."""
         while not self._closed.is_set():
-            try:
-                self._decoded.put(item, timeout=_PUT_POLL_S)
+            if self._room.acquire(timeout=_ROOM_POLL_S):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def _next_image(self, capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, float]:
@@ -221,6 +226,5 @@ class FileSource(VideoSource):
                 self._decoded.get_nowait()
             except queue.Empty:
                 break
-        with contextlib.suppress(queue.Full):
-            self._decoded.put_nowait(None)
+        self._decoded.put_nowait(None)
         self._set_state(SourceState.ENDED)
