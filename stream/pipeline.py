@@ -5,10 +5,10 @@ and counts instead); the source decides the buffering (every frame from a file, 
 a live stream). ``stop()`` may be called from any thread or a signal handler.
 
 Where the recognizer asks for it (:attr:`Recognizer.foresight`: a file on the fixed detection
-schedule) and the source hands frames over at once (not :attr:`VideoSource.paced`), the frames up
-to the next detection frame are read up to three frames early, so that detection starts while the
-frames before it are labelled; their capture → publish times then include that wait. A paced
-source's frames come a frame interval apart, time enough for any detection.
+schedule), the next detection frame goes to the detector up to three frames early, straight from
+the frames the source has decoded and holds (:meth:`VideoSource.peek`), so that detection runs
+while the frames before it are labelled. Nothing is read early for it: reading frames early would
+make them wait in the pipeline too, on top of the source's own buffer.
 """
 
 from __future__ import annotations
@@ -96,16 +96,11 @@ class FpsMeter:
             return (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-6)
 
 
-def read_ahead(source: VideoSource, recognizer: Recognizer, early: deque[Frame | None]) -> None:
-    """Read on into ``early`` as far as the recognizer's next detection frame, if it asks, and
-    hand that frame to its detector; stop at the end of the source or on a timeout."""
+def foresee_waiting(source: VideoSource, recognizer: Recognizer) -> None:
+    """Hand the recognizer the detection frames it asks for that the source already holds
+    decoded, without reading them: they are labelled in their turn, and wait no longer for it."""
     while distance := recognizer.foresight:
-        while len(early) < distance and (not early or early[-1] is not None):
-            try:
-                early.append(source.read(timeout=READ_TIMEOUT_S))
-            except TimeoutError:
-                return
-        upcoming = early[distance - 1] if len(early) >= distance else None
+        upcoming = source.peek(distance)
         if upcoming is None:
             return
         recognizer.foresee(upcoming.image, distance)
@@ -151,7 +146,6 @@ class Pipeline:
         self._started = time.monotonic()
         next_stats = self._started
         end = None if self.options.max_seconds is None else self._started + self.options.max_seconds
-        early: deque[Frame | None] = deque()  # frames read ahead
         while not self._stop.is_set():
             now = time.monotonic()
             if end is not None and now >= end:
@@ -159,17 +153,13 @@ class Pipeline:
             if now >= next_stats:
                 self.publish_stats()
                 next_stats = now + self.options.stats_interval
-            if early:
-                frame = early.popleft()
-            else:
-                try:
-                    frame = self.source.read(timeout=READ_TIMEOUT_S)
-                except TimeoutError:
-                    continue
+            try:
+                frame = self.source.read(timeout=READ_TIMEOUT_S)
+            except TimeoutError:
+                continue
             if frame is None:
                 break
-            if not self.source.paced:
-                read_ahead(self.source, self.recognizer, early)
+            foresee_waiting(self.source, self.recognizer)
             self.process(frame)
             if self.options.max_frames and self.counters.frames >= self.options.max_frames:
                 break

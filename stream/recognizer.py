@@ -166,9 +166,9 @@ class Recognizer:
     labels frame k with the detection of frame N·((k − 1) // N), the same on every run of a file;
     ``"freshest"`` with the newest detection finished, for live sources. Without it, detection
     runs inline on the frames it is due, as ``analyze`` and ``evaluate`` do. :meth:`close` stops
-    the thread. A caller that can read ahead (a file) hands the fixed schedule its detection
-    frames up to :data:`FORESIGHT` frames early through :meth:`foresee`, so the frame after
-    each has its boxes ready.
+    the thread. A caller that holds frames beyond the one in hand (a file's decoded frames) hands
+    the fixed schedule its detection frames up to :data:`FORESIGHT` frames early through
+    :meth:`foresee`, so the frame after each has its boxes ready.
 
     With ``ahead`` and a tracker the face mesh leaves the frame's path too: a reading due on
     frame k starts on a thread of its own as soon as the face is tracked, and is published from
@@ -228,8 +228,8 @@ class Recognizer:
 
     @property
     def foresight(self) -> int:
-        """How many frames past the next one to recognise a caller that can read ahead should
-        have read now, to hand the last of them to :meth:`foresee`; 0: none.
+        """How many frames past the next one to recognise lies the frame a caller that holds
+        frames ahead should hand to :meth:`foresee` now, if it holds it; 0: none.
 
         Fixed schedule only: the nearest detection frame within :data:`FORESIGHT` frames that has
         not been handed over yet. Its boxes are first needed one frame after it; handed over three

@@ -34,8 +34,7 @@ from stream.pipeline import Pipeline, PipelineOptions
 from stream.publish import schema
 from stream.publish.subscriber import Subscriber
 from stream.recognizer import FORESIGHT, Recognition, Recognizer
-from stream.sources import FileSource
-from stream.sources.demo import DemoSource
+from stream.sources import Frame
 from tests.test_pipeline import ListSink, ScriptedSource, collect, emostream, finish, free_endpoint
 
 
@@ -226,14 +225,29 @@ def test_only_the_fixed_schedule_foresees(
     assert not [n for n in stand_in.seen if n >= 100]
 
 
-def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
+class Held(ScriptedSource):
+    """Every frame decoded and held, so :meth:`peek` sees them; each read goes into ``log``."""
+
+    def __init__(self, images: list[np.ndarray], log: list[tuple[str, int]]) -> None:
+        super().__init__(images)
+        self.log = log
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        frame = super().read(timeout)
+        if frame is not None:
+            self.log.append(("read", frame.index))
+        return frame
+
+
+def test_the_pipeline_hands_detection_frames_over_from_the_source_and_labels_as_without(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     images = [painted(astronaut, k) for k in range(14)]
     recognizer = Logged(load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED)  # type: ignore[arg-type]
     sink = ListSink()
     try:
-        counters = Pipeline(ScriptedSource(images), recognizer, sink, PipelineOptions("t")).run()
+        source = Held(images, recognizer.calls)
+        counters = Pipeline(source, recognizer, sink, PipelineOptions("t")).run()
     finally:
         recognizer.close()
     assert counters.frames == 14
@@ -246,28 +260,32 @@ def test_the_pipeline_reads_detection_frames_early_and_labels_as_without(
     order = [f"{kind} {n}" for kind, n in recognizer.calls]
     for due in (3, 6, 9, 12):  # each detection frame handed over FORESIGHT frames before its turn
         assert order.index(f"foresee {due}") == order.index(f"recognize {due - FORESIGHT}") - 1
+    for k in range(1, 14):  # and nothing read early for it: a frame is read after the one before
+        assert order.index(f"read {k}") > order.index(f"recognize {k - 1}")
     assert sorted(stand_in.seen) == [0, 3, 6, 9, 12]
     assert all(f["latency_ms"]["total"] >= f["latency_ms"]["detect"] for f in frames)
 
 
-def test_a_paced_source_is_never_read_ahead(make_clip, model_dir: Path, stand_in: StandIn) -> None:
-    """Reading a frame early from a file played at its own speed would wait out that frame's
-    time before the frame in hand is labelled."""
-    clip = make_clip(frames=8, fps=50)
-    assert not FileSource(clip).paced and not DemoSource(realtime=False).paced
-    for source in (FileSource(clip, realtime=True), DemoSource()):
-        assert source.paced
-        recognizer = Logged(
-            load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED
-        )  # type: ignore[arg-type]
-        try:
-            options = PipelineOptions("t", max_frames=8)
-            counters = Pipeline(source, recognizer, ListSink(), options).run()
-        finally:
-            recognizer.close()
-            source.close()
-        assert counters.frames == 8
-        assert not [call for call in recognizer.calls if call[0] == "foresee"]
+class Unbuffered(ScriptedSource):
+    """Holds no frame ahead of the one it hands over, as a camera."""
+
+    def peek(self, ahead: int) -> Frame | None:
+        return None
+
+
+def test_a_source_without_frames_at_hand_is_not_waited_on_for_them(
+    model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
+) -> None:
+    """A live source holds no frames ahead: each detection runs from its own frame."""
+    images = [painted(astronaut, k) for k in range(8)]
+    recognizer = Logged(load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED)  # type: ignore[arg-type]
+    try:
+        counters = Pipeline(Unbuffered(images), recognizer, ListSink(), PipelineOptions("t")).run()
+    finally:
+        recognizer.close()
+    assert counters.frames == 8
+    assert not [call for call in recognizer.calls if call[0] == "foresee"]
+    assert sorted(stand_in.seen) == [0, 3, 6]
 
 
 class StandInMesh:

@@ -199,7 +199,7 @@ def test_bad_input_is_one_line_and_non_zero(
 
 
 class ScriptedSource(VideoSource):
-    """Hands out prepared images, some of them broken, then ends."""
+    """Hands out prepared images, some of them broken, then ends; all of them are at hand."""
 
     def __init__(self, images: list[np.ndarray]) -> None:
         super().__init__(SourceInfo("scripted", SourceKind.FILE, 0, 0, None, False, len(images)))
@@ -212,6 +212,12 @@ class ScriptedSource(VideoSource):
             return None
         self._index += 1
         return Frame(self._index - 1, self._images[self._index - 1], time.time(), 0.0)
+
+    def peek(self, ahead: int) -> Frame | None:
+        at = self._index + ahead - 1
+        if ahead < 1 or at >= len(self._images):
+            return None
+        return Frame(at, self._images[at], time.time(), 0.0)
 
     def close(self) -> None:
         self._images = []

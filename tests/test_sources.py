@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import http.server
 import threading
 import time
@@ -133,6 +134,34 @@ def test_file_decodes_ahead_of_the_reader_but_only_a_few_frames(clip: Path, tmp_
     assert sum(f.ready_at < resumed for f in frames) == PREFETCH
     assert [f.index for f in frames] == list(range(1, PREFETCH + 4))
     assert len({id(f.image) for f in frames}) == len(frames)  # no buffer is reused
+    assert not decoding(clip)
+
+
+def test_a_file_shows_the_frames_it_holds_without_handing_them_over(clip: Path) -> None:
+    with FileSource(clip) as source:
+        first = source.read()
+        deadline = time.monotonic() + 10
+        while source.peek(PREFETCH) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        held = [source.peek(ahead) for ahead in range(1, PREFETCH + 1)]
+        assert source.peek(PREFETCH + 1) is None  # never decoded past the buffer, nor waited for
+        assert source.peek(0) is None
+        frames = [source.read() for _ in range(PREFETCH)]
+    assert first is not None and first.index == 0
+    assert [f.index for f in held if f is not None] == list(range(1, PREFETCH + 1))
+    assert frames == held  # the very frames seen, each read in its turn
+
+
+def test_a_file_dropped_without_closing_stops_decoding(clip: Path, tmp_path: Path) -> None:
+    clip = own_clip(clip, tmp_path, "dropped")
+    source = FileSource(clip)
+    assert source.read() is not None
+    assert decoding(clip)
+    del source
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while decoding(clip) and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not decoding(clip)
 
 

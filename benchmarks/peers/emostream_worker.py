@@ -8,9 +8,9 @@ elsewhere.
 
 Two timed passes, each with a fresh recognizer:
 - ``file_ms``: the file read as ``run`` reads it, through ``FileSource`` (decoding on a thread of
-  its own, a few frames ahead) and up to three frames ahead of the frame in hand, to give each
-  detection frame to the detector early (``Recognizer.foresight``). Per frame, the wait for it
-  and its work: what a user's file costs.
+  its own, a few frames ahead), each detection frame given to the detector from those up to
+  three frames early (``Recognizer.foresight``). Per frame, the wait for it and its work: what a
+  user's file costs.
 - ``process_ms``: the same frames decoded beforehand, so nothing decodes while the work is timed.
   They are hashed as they are decoded, and the peak memory is read before they are held. The
   frames are worked through ``--passes`` times, each with a fresh recognizer, and every pass's
@@ -25,7 +25,6 @@ import hashlib
 import json
 import resource
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from stream.recognizer import Recognizer
-    from stream.sources import Frame
 
 STARTED = time.perf_counter()
 
@@ -71,23 +69,21 @@ def work(
 
 
 def file_pass(recognizer: Recognizer, video: str, limit: int | None) -> tuple[list, list, list]:
-    """Per frame: ms waited for it (and for the frames read ahead with it), ms of work, its top
-    label; reading as ``run`` reads a file."""
-    from stream.pipeline import read_ahead
+    """Per frame: ms waited for it, ms of work, its top label; reading as ``run`` reads a file."""
+    from stream.pipeline import foresee_waiting
     from stream.publish import schema
     from stream.sources import FileSource
 
     waits: list[float] = []
     works: list[float] = []
     top: list[str | None] = []
-    early: deque[Frame | None] = deque()
     with FileSource(video) as source:
         while limit is None or len(works) < limit:
             start = time.perf_counter()
-            frame = early.popleft() if early else source.read()
+            frame = source.read()
             if frame is None:
                 break
-            read_ahead(source, recognizer, early)
+            foresee_waiting(source, recognizer)
             ready = time.perf_counter()
             found = work(recognizer, schema, frame.image, len(works))
             works.append((time.perf_counter() - ready) * 1000.0)

@@ -129,12 +129,11 @@ class VideoSource(ABC):
     def state(self) -> SourceState:
         return self._state
 
-    @property
-    def paced(self) -> bool:
-        """Whether :meth:`read` waits for each frame's time (a camera; a recording played at its
-        own speed) instead of handing over the next frame at once. Reading such a source ahead
-        would only hold up the frame in hand."""
-        return self._info.is_live
+    def peek(self, ahead: int) -> Frame | None:
+        """The frame ``ahead`` frames after the last one read, if the source already holds it
+        whole; None where it does not (or cannot: a live source has no frames ahead). Never
+        waits, and the frame is still read in its turn."""
+        return None
 
     @property
     def dropped(self) -> int:

@@ -92,10 +92,6 @@ class DemoSource(VideoSource):
         self._closed = False
         self._lock = threading.Lock()
 
-    @property
-    def paced(self) -> bool:
-        return self._pacer is not None
-
     def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame, or None after one pass without ``loop``; rendering never waits."""
         with self._lock:

@@ -2,16 +2,19 @@
 
 A file is decoded on a thread of its own, a few frames ahead of the reader: decoding takes about
 as long as recognising a frame on a small CPU, and OpenCV releases the GIL while it decodes, so
-the two overlap instead of adding up.
+the two overlap instead of adding up. The frames decoded ahead can be looked at before they are
+read (:meth:`FileSource.peek`): the pipeline hands a detection frame to the detector from there,
+without reading it early, so no frame waits longer than the buffer holds it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
+import weakref
+from collections import deque
 from pathlib import Path
 
 import cv2
@@ -30,12 +33,13 @@ from stream.sources.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
-PREFETCH = 3
-"""Frames decoded and waiting for the reader: enough to ride out one slow decode (a key frame) and
-the pipeline's own read-ahead, few enough that a 4K file holds under 100 MB of them. The next
-frame is decoded only once there is room for it, so none waits whole outside the count."""
+PREFETCH = 4
+"""Frames decoded and waiting for the reader. Right after a read it holds one fewer, and a
+detection frame goes to the detector from there three frames before its turn
+(``stream.recognizer.FORESIGHT``); the rest rides out a slow decode (a key frame). A 4K file holds
+under 130 MB of them. The next frame is decoded only once there is room for it, so none waits
+whole outside the count."""
 
-_ROOM_POLL_S = 0.1  # how often a decoder held up by a full buffer looks whether it was closed
 _DECODER_EXIT_S = 5.0
 
 
@@ -54,6 +58,70 @@ def _read_timed(capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, fl
     ok, image = capture.read()
     elapsed = (time.perf_counter() - start) * 1000.0
     return (image if ok else None), elapsed, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+
+
+class _Buffer:
+    """The decoded frames waiting to be read, at most ``size``, then None at the end or the error
+    that ended decoding: all that the reader and the decoder thread share."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.items: deque[Frame | SourceError | None] = deque()
+        self.cond = threading.Condition()
+        self.closed = False
+
+    def wait_for_room(self) -> bool:
+        """Wait until fewer than ``size`` frames wait; False once closed."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.closed or len(self.items) < self.size)
+            return not self.closed
+
+    def put(self, item: Frame | SourceError | None) -> None:
+        with self.cond:
+            if not self.closed:
+                self.items.append(item)
+                self.cond.notify_all()
+
+    def take(self, timeout: float | None) -> Frame | SourceError | None:
+        """The next item, None once closed; :class:`TimeoutError` if none came in time."""
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.closed or self.items, timeout):
+                raise TimeoutError
+            if self.closed:
+                return None
+            item = self.items.popleft()
+            self.cond.notify_all()
+            return item
+
+    def peek(self, ahead: int) -> Frame | None:
+        with self.cond:
+            if 0 < ahead <= len(self.items):
+                item = self.items[ahead - 1]
+                return item if isinstance(item, Frame) else None
+            return None
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.items.clear()
+            self.cond.notify_all()
+
+
+def _decode_into(buffer: _Buffer, ref: weakref.ReferenceType[FileSource]) -> None:
+    """The decoder thread: decode the next frame whenever there is room, while the source lives.
+
+    It holds the source only while decoding a frame, never while it waits for room, so a source
+    dropped without :meth:`FileSource.close` is collected, and then this thread ends.
+    """
+    while buffer.wait_for_room():
+        source = ref()
+        if source is None:
+            return
+        item = source._decode_next()
+        del source
+        buffer.put(item)
+        if not isinstance(item, Frame):
+            return
 
 
 class FileSource(VideoSource):
@@ -111,29 +179,23 @@ class FileSource(VideoSource):
         self._loop = loop
         self._pacer = Pacer(fps * speed) if realtime and fps else None
         self._in_pass = 0
-        # a frame, None at the end, or the error that ended decoding
-        self._decoded: queue.Queue[Frame | SourceError | None] = queue.Queue()
-        self._room = threading.Semaphore(max(1, prefetch))  # a slot per frame decoded ahead
-        self._closed = threading.Event()
+        self._index = 0
+        self._buffer = _Buffer(prefetch)
+        weakref.finalize(self, self._buffer.close)  # a source dropped unclosed stops its thread
         self._start_lock = threading.Lock()
         self._decoder: threading.Thread | None = None
-
-    @property
-    def paced(self) -> bool:
-        return self._pacer is not None
 
     def read(self, timeout: float | None = None) -> Frame | None:
         """The next frame, or None at the end; :class:`TimeoutError` if none was decoded within
         ``timeout`` seconds, :class:`SourceError` if decoding failed."""
-        if self._closed.is_set():
+        if self._buffer.closed:
             return None
         self._start_decoder()
         try:
-            item = self._decoded.get(timeout=timeout)
-        except queue.Empty:
+            item = self._buffer.take(timeout)
+        except TimeoutError:
             raise TimeoutError(f"no frame decoded from {self._path} within {timeout} s") from None
         if isinstance(item, Frame):
-            self._room.release()
             self._set_state(SourceState.RUNNING)
             return item
         self.close()
@@ -141,46 +203,44 @@ class FileSource(VideoSource):
             return None
         raise item
 
+    def peek(self, ahead: int) -> Frame | None:
+        """The frame ``ahead`` frames after the last one read, if it is decoded and waiting;
+        never waits, and the frame is still read in its turn."""
+        return self._buffer.peek(ahead)
+
     def _start_decoder(self) -> None:
         with self._start_lock:
-            if self._decoder is None and not self._closed.is_set():
+            if self._decoder is None and not self._buffer.closed:
                 self._decoder = threading.Thread(
-                    target=self._decode, name=f"decode {self._path.name}", daemon=True
+                    target=_decode_into,
+                    args=(self._buffer, weakref.ref(self)),
+                    name=f"decode {self._path.name}",
+                    daemon=True,
                 )
                 self._decoder.start()
 
-    def _decode(self) -> None:
-        """Decode into the buffer until the file ends, decoding fails or the source is closed."""
-        index = 0
-        ending: SourceError | None = None
+    def _decode_next(self) -> Frame | SourceError | None:
+        """The next frame (when it is due, if paced); None at the end, or the error that ended
+        decoding. Lets go of the file once it is done with it."""
         try:
-            while self._capture is not None and self._wait_for_room():
-                if self._pacer is not None:  # as a camera: the frame is due, then decoded
-                    self._pacer.wait()
-                image, capture_ms, position = self._next_image(self._capture)
-                if image is None:
-                    self._warn_if_short()
-                    break
-                self._decoded.put(Frame(index, image, time.time(), capture_ms, position))
-                index += 1
-                self._in_pass += 1
+            if self._capture is None:
+                return None
+            if self._pacer is not None:  # as a camera: the frame is due, then decoded
+                self._pacer.wait()
+            image, capture_ms, position = self._next_image(self._capture)
         except Exception as error:  # OpenCV raises cv2.error on a corrupt stream
             log.debug("%s: decoding failed", self._path, exc_info=True)
-            reason = first_line(error)
-            ending = SourceError(f"{self._path}: decoding failed at frame {index}: {reason}")
-        finally:
             self._release()
-        if not self._closed.is_set():
-            self._decoded.put(ending)
-
-    def _wait_for_room(self) -> bool:
-        """Wait until fewer than ``prefetch`` frames wait to be read, before decoding the next:
-        a frame decoded and then held up would count that wait in capture → publish. False if
-        the source was closed meanwhile."""
-        while not self._closed.is_set():
-            if self._room.acquire(timeout=_ROOM_POLL_S):
-                return True
-        return False
+            reason = first_line(error)
+            return SourceError(f"{self._path}: decoding failed at frame {self._index}: {reason}")
+        if image is None:
+            self._warn_if_short()
+            self._release()
+            return None
+        frame = Frame(self._index, image, time.time(), capture_ms, position)
+        self._index += 1
+        self._in_pass += 1
+        return frame
 
     def _next_image(self, capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, float]:
         if self._pending is not None:
@@ -214,17 +274,11 @@ class FileSource(VideoSource):
     def close(self) -> None:
         """Stop decoding and let go of the file; safe from any thread, and more than once. A
         :meth:`read` waiting on another thread gets None."""
-        self._closed.set()
+        self._buffer.close()
         with self._start_lock:
             decoder = self._decoder
-        if decoder is None:
-            self._release()
-        elif decoder is not threading.current_thread():
+        if decoder is not None and decoder is not threading.current_thread():
             decoder.join(timeout=_DECODER_EXIT_S)
-        while True:
-            try:
-                self._decoded.get_nowait()
-            except queue.Empty:
-                break
-        self._decoded.put_nowait(None)
+        if decoder is None or not decoder.is_alive():
+            self._release()
         self._set_state(SourceState.ENDED)
