@@ -239,25 +239,40 @@ class Held(ScriptedSource):
         return frame
 
 
+class Unbuffered(Held):
+    """Holds no frame ahead of the one it hands over, as a camera."""
+
+    def peek(self, ahead: int) -> Frame | None:
+        return None
+
+
+def logged_run(
+    model_dir: Path, stand_in: StandIn, images: list[np.ndarray], source: type[Held]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The pipeline over ``images`` on the fixed schedule, every third frame: the reads,
+    handovers and recognitions in order, and the frame messages."""
+    recognizer = Logged(load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED)  # type: ignore[arg-type]
+    sink = ListSink()
+    try:
+        held = source(images, recognizer.calls)
+        counters = Pipeline(held, recognizer, sink, PipelineOptions("t")).run()
+    finally:
+        recognizer.close()
+    assert counters.frames == len(images)
+    frames = [
+        schema.decode(topic, payload) for topic, payload in sink.messages if topic == b"emostream/t"
+    ]
+    return [f"{kind} {n}" for kind, n in recognizer.calls], frames
+
+
 def test_the_pipeline_hands_detection_frames_over_from_the_source_and_labels_as_without(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     images = [painted(astronaut, k) for k in range(14)]
-    recognizer = Logged(load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED)  # type: ignore[arg-type]
-    sink = ListSink()
-    try:
-        source = Held(images, recognizer.calls)
-        counters = Pipeline(source, recognizer, sink, PipelineOptions("t")).run()
-    finally:
-        recognizer.close()
-    assert counters.frames == 14
-    frames = [
-        schema.decode(topic, payload) for topic, payload in sink.messages if topic == b"emostream/t"
-    ]
+    order, frames = logged_run(model_dir, stand_in, images, Held)
     assert [int(f["faces"][0]["score"]) for f in frames] == [
         3 * ((k - 1) // 3) if k else 0 for k in range(14)
     ]
-    order = [f"{kind} {n}" for kind, n in recognizer.calls]
     for due in (3, 6, 9, 12):  # each detection frame handed over FORESIGHT frames before its turn
         assert order.index(f"foresee {due}") == order.index(f"recognize {due - FORESIGHT}") - 1
     for k in range(1, 14):  # and nothing read early for it: a frame is read after the one before
@@ -266,25 +281,15 @@ def test_the_pipeline_hands_detection_frames_over_from_the_source_and_labels_as_
     assert all(f["latency_ms"]["total"] >= f["latency_ms"]["detect"] for f in frames)
 
 
-class Unbuffered(ScriptedSource):
-    """Holds no frame ahead of the one it hands over, as a camera."""
-
-    def peek(self, ahead: int) -> Frame | None:
-        return None
-
-
 def test_a_source_without_frames_at_hand_is_not_waited_on_for_them(
     model_dir: Path, stand_in: StandIn, astronaut: np.ndarray
 ) -> None:
     """A live source holds no frames ahead: each detection runs from its own frame."""
-    images = [painted(astronaut, k) for k in range(8)]
-    recognizer = Logged(load_models(model_dir), stand_in, IouTracker(), detect_every=3, ahead=FIXED)  # type: ignore[arg-type]
-    try:
-        counters = Pipeline(Unbuffered(images), recognizer, ListSink(), PipelineOptions("t")).run()
-    finally:
-        recognizer.close()
-    assert counters.frames == 8
-    assert not [call for call in recognizer.calls if call[0] == "foresee"]
+    order, frames = logged_run(
+        model_dir, stand_in, [painted(astronaut, k) for k in range(8)], Unbuffered
+    )
+    assert len(frames) == 8
+    assert not [call for call in order if call.startswith("foresee")]
     assert sorted(stand_in.seen) == [0, 3, 6]
 
 
