@@ -140,6 +140,10 @@ class PipelineConfig(RecognizerOptions):
     max_seconds: float | None = None
     realtime: bool = False
     loop: bool = False
+    read_ahead: int = 0
+    """Frames a file decodes ahead of the pipeline (``FileSource``'s ``prefetch``): 0 by
+    default, so that no decoded frame waits in a queue and capture → publish counts only a
+    frame's own path, as a camera's."""
     reconnect_attempts: int | None = None
     """Tries per outage of a live source; None: forever."""
     rtsp_transport: str = "tcp"
@@ -251,6 +255,7 @@ def run_pipeline(config: PipelineConfig) -> int:
             config.source,
             realtime=config.realtime,
             loop=config.loop,
+            read_ahead=config.read_ahead,
             reconnect=ReconnectPolicy(max_attempts=config.reconnect_attempts),
             transport=config.rtsp_transport,
         )

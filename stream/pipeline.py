@@ -5,10 +5,11 @@ and counts instead); the source decides the buffering (every frame from a file, 
 a live stream). ``stop()`` may be called from any thread or a signal handler.
 
 Where the recognizer asks for it (:attr:`Recognizer.foresight`: a file on the fixed detection
-schedule), the next detection frame goes to the detector up to three frames early, straight from
-the frames the source has decoded and holds (:meth:`VideoSource.peek`), so that detection runs
-while the frames before it are labelled. Nothing is read early for it: reading frames early would
-make them wait in the pipeline too, on top of the source's own buffer.
+schedule) and the source holds decoded frames (a file read with ``--read-ahead``), the next
+detection frame goes to the detector up to three frames early, straight from those frames
+(:meth:`VideoSource.peek`), so that detection runs while the frames before it are labelled.
+Nothing is read early for it: reading frames early would make them wait in the pipeline too, on
+top of the source's own buffer.
 """
 
 from __future__ import annotations

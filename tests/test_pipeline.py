@@ -177,6 +177,7 @@ def test_sigterm_while_starting_up_exits_cleanly(
         (["run", "--source", "{clip}", "--min-score", "2"], "between 0 and 1"),
         (["run", "--source", "{clip}", "--reconnect-attempts", "x"], "forever"),
         (["run", "--source", "{clip}", "--detect-every", "0"], "--detect-every"),
+        (["run", "--source", "{clip}", "--read-ahead", "-1"], "--read-ahead"),
         (["run"], "--source"),
         (["evaluate", "/nonexistent"], "no such data folder"),
         (["frobnicate"], "invalid choice"),

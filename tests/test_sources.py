@@ -121,9 +121,42 @@ def decoding(path: Path) -> bool:
     return any(t.name == f"decode {path.name}" for t in threading.enumerate())
 
 
+def test_a_file_decodes_each_frame_when_it_is_read(clip: Path, tmp_path: Path) -> None:
+    clip = own_clip(clip, tmp_path, "on-demand")
+    with FileSource(clip) as source:
+        first = source.read()
+        time.sleep(0.3)  # time enough to decode every frame, were any decoded ahead
+        assert source.peek(1) is None
+        frames = []
+        for _ in range(5):
+            asked = time.perf_counter()
+            frame = source.read()
+            assert frame is not None
+            assert frame.ready_at > asked  # decoded for this read, not waiting before it
+            frames.append(frame)
+    assert first is not None and first.index == 0
+    assert [f.index for f in frames] == [1, 2, 3, 4, 5]
+    assert not decoding(clip)
+
+
+def test_a_file_is_read_ahead_only_when_asked(clip: Path) -> None:
+    with open_source(str(clip)) as taken, open_source(str(clip), read_ahead=2) as ahead:
+        assert taken.read() is not None and ahead.read() is not None
+        deadline = time.monotonic() + 10
+        while ahead.peek(2) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ahead.peek(2) is not None and ahead.peek(3) is None
+        assert taken.peek(1) is None
+
+
+def test_reading_ahead_is_never_negative(clip: Path) -> None:
+    with pytest.raises(ValueError, match="negative"):
+        FileSource(clip, prefetch=-1)
+
+
 def test_file_decodes_ahead_of_the_reader_but_only_a_few_frames(clip: Path, tmp_path: Path) -> None:
     clip = own_clip(clip, tmp_path, "ahead")
-    with FileSource(clip) as source:
+    with FileSource(clip, prefetch=PREFETCH) as source:
         first = source.read()
         time.sleep(0.3)  # decoding 48 small frames takes far less: the buffer fills and stops
         resumed = time.perf_counter()
@@ -138,7 +171,7 @@ def test_file_decodes_ahead_of_the_reader_but_only_a_few_frames(clip: Path, tmp_
 
 
 def test_a_file_shows_the_frames_it_holds_without_handing_them_over(clip: Path) -> None:
-    with FileSource(clip) as source:
+    with FileSource(clip, prefetch=PREFETCH) as source:
         first = source.read()
         deadline = time.monotonic() + 10
         while source.peek(PREFETCH) is None and time.monotonic() < deadline:

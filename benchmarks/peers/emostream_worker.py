@@ -7,11 +7,12 @@ and build and serialise the frame message (``schema.encode``); the send itself i
 elsewhere.
 
 Two timed passes, each with a fresh recognizer:
-- ``file_ms``: the file read as ``run`` reads it, through ``FileSource`` (decoding on a thread of
-  its own, a few frames ahead), each detection frame given to the detector from those up to
-  three frames early (``Recognizer.foresight``). Per frame, the wait for it and its work: what a
-  user's file costs.
-- ``process_ms``: the same frames decoded beforehand, so nothing decodes while the work is timed.
+- ``file_ms``: the file read as ``run`` reads it by default, through ``FileSource``, each frame
+  decoded when it is taken, so the detector gets each detection frame as it is read. Per frame,
+  the wait for it and its work: what a user's file costs.
+- ``process_ms``: the same frames decoded beforehand, so nothing decodes while the work is timed,
+  and every frame is at hand: each detection frame goes to the detector up to three frames early
+  (``Recognizer.foresight``), as ``run --read-ahead 4`` hands them over from a file.
   They are hashed as they are decoded, and the peak memory is read before they are held. The
   frames are worked through ``--passes`` times, each with a fresh recognizer, and every pass's
   frames are timed: one pass of the sample clip takes under a second, short enough for a burst

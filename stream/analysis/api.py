@@ -40,6 +40,7 @@ from stream.recognizer import (
     Recognizer,
 )
 from stream.sources import open_source
+from stream.sources.file import PREFETCH
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -109,7 +110,7 @@ class Analyzer(Closable):
         """
         if not Path(path).exists():  # a recording, not a camera index or a stream URL
             raise SourceError(f"{path}: no such file or folder")
-        source = open_source(str(path))
+        source = open_source(str(path), read_ahead=PREFETCH)  # a batch: frames a second count
         recognizer = video_recognizer(self.models, self.detector, self._mesh, self._options)
         total = source.info.frame_count
         try:

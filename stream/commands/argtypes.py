@@ -23,6 +23,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def whole_number(text: str) -> int:
+    """A count that may be 0."""
+    value = int(_number(text, int, "a whole number"))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
 def positive_seconds(text: str) -> float:
     value = _number(text, float, "a number of seconds")
     if not value > 0:

@@ -21,6 +21,7 @@ from stream.commands.argtypes import (
     fraction,
     non_negative,
     positive_int,
+    whole_number,
 )
 from stream.errors import EmostreamError
 from stream.faces.detector import MODELS as DETECTOR_MODELS
@@ -177,6 +178,15 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_argument_group("source")
     src.add_argument("--realtime", action="store_true", help="pace a file at its own FPS")
     src.add_argument("--loop", action="store_true", help="restart a file at its end")
+    src.add_argument(
+        "--read-ahead",
+        type=whole_number,
+        default=DEFAULTS.read_ahead,
+        metavar="N",
+        help="frames a file decodes ahead of the pipeline: at full speed about a quarter more "
+        "frames a second at 4, but each frame waits for those before it (default: %(default)s, "
+        "each frame decoded when it is taken, as a camera hands it over)",
+    )
     src.add_argument(
         "--reconnect-attempts",
         type=attempts,

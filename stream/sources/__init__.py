@@ -44,15 +44,16 @@ def open_source(
     *,
     realtime: bool = False,
     loop: bool = False,
+    read_ahead: int = 0,
     reconnect: ReconnectPolicy | None = None,
     transport: str = "tcp",
 ) -> VideoSource:
     """Open the source ``spec`` names; :class:`~stream.errors.SourceError` if it cannot be.
 
     ``realtime`` and ``loop`` apply to recorded sources (a live one is always both, and the
-    10-second demo clip always loops); ``reconnect`` and ``transport`` (RTSP over ``tcp`` or
-    ``udp``) to live ones. The default policy reconnects forever, as a camera on an edge box
-    should.
+    10-second demo clip always loops), ``read_ahead`` (frames decoded ahead) to video files;
+    ``reconnect`` and ``transport`` (RTSP over ``tcp`` or ``udp``) to live ones. The default
+    policy reconnects forever, as a camera on an edge box should.
     """
     kind = classify(spec)
     if kind in (SourceKind.CAMERA, SourceKind.RTSP, SourceKind.HTTP):
@@ -63,4 +64,4 @@ def open_source(
         return ImageSource.from_folder(Path(spec), loop=loop)
     if kind is SourceKind.IMAGE:
         return ImageSource.from_file(Path(spec), loop=loop)
-    return FileSource(spec, realtime=realtime, loop=loop)
+    return FileSource(spec, realtime=realtime, loop=loop, prefetch=read_ahead)

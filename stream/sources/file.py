@@ -1,10 +1,13 @@
 """Recorded video files, read frame by frame in order, optionally at their own pace and looped.
 
-A file is decoded on a thread of its own, a few frames ahead of the reader: decoding takes about
-as long as recognising a frame on a small CPU, and OpenCV releases the GIL while it decodes, so
-the two overlap instead of adding up. The frames decoded ahead can be looked at before they are
-read (:meth:`FileSource.peek`): the pipeline hands a detection frame to the detector from there,
-without reading it early, so no frame waits longer than the buffer holds it.
+A file is decoded on a thread of its own. By default each frame is decoded when the reader asks
+for it, as a camera hands over a frame when it is taken: no decoded frame waits in a queue, so
+capture → publish counts only the frame's own path. With ``prefetch`` frames decoded ahead the
+two overlap instead (decoding takes about as long as recognising a frame on a small CPU, and
+OpenCV releases the GIL while it decodes): more frames a second at full speed, but every frame
+then waits for those decoded before it. The frames decoded ahead can be looked at before they
+are read (:meth:`FileSource.peek`): the pipeline hands a detection frame to the detector from
+there, without reading it early.
 """
 
 from __future__ import annotations
@@ -34,11 +37,11 @@ from stream.sources.pacing import Pacer
 log = logging.getLogger(__name__)
 
 PREFETCH = 4
-"""Frames decoded and waiting for the reader. Right after a read it holds one fewer, and a
-detection frame goes to the detector from there three frames before its turn
-(``stream.recognizer.FORESIGHT``); the rest rides out a slow decode (a key frame). A 4K file holds
-under 130 MB of them. The next frame is decoded only once there is room for it, so none waits
-whole outside the count."""
+"""Frames decoded ahead where throughput matters more than each frame's wait (``analyze``, and
+``run --read-ahead``). Right after a read the buffer holds one fewer, and a detection frame goes
+to the detector from there three frames before its turn (``stream.recognizer.FORESIGHT``); the
+rest rides out a slow decode (a key frame). A 4K file holds under 130 MB of them. The next frame
+is decoded only once there is room for it, so none waits whole outside the count."""
 
 _DECODER_EXIT_S = 5.0
 
@@ -62,18 +65,24 @@ def _read_timed(capture: cv2.VideoCapture) -> tuple[np.ndarray | None, float, fl
 
 class _Buffer:
     """The decoded frames waiting to be read, at most ``size``, then None at the end or the error
-    that ended decoding: all that the reader and the decoder thread share."""
+    that ended decoding: all that the reader and the decoder thread share. With ``size`` 0 a
+    frame is decoded only for a reader waiting for it."""
 
     def __init__(self, size: int) -> None:
-        self.size = max(1, size)
+        self.size = max(0, size)
         self.items: deque[Frame | SourceError | None] = deque()
         self.cond = threading.Condition()
         self.closed = False
+        self.readers = 0  # readers waiting in take()
+
+    def _room(self) -> bool:
+        return len(self.items) < self.size or (self.readers > 0 and not self.items)
 
     def wait_for_room(self) -> bool:
-        """Wait until fewer than ``size`` frames wait; False once closed."""
+        """Wait until fewer than ``size`` frames wait, or a reader waits on none; False once
+        closed."""
         with self.cond:
-            self.cond.wait_for(lambda: self.closed or len(self.items) < self.size)
+            self.cond.wait_for(lambda: self.closed or self._room())
             return not self.closed
 
     def put(self, item: Frame | SourceError | None) -> None:
@@ -85,8 +94,13 @@ class _Buffer:
     def take(self, timeout: float | None) -> Frame | SourceError | None:
         """The next item, None once closed; :class:`TimeoutError` if none came in time."""
         with self.cond:
-            if not self.cond.wait_for(lambda: self.closed or self.items, timeout):
-                raise TimeoutError
+            self.readers += 1
+            self.cond.notify_all()
+            try:
+                if not self.cond.wait_for(lambda: self.closed or self.items, timeout):
+                    raise TimeoutError
+            finally:
+                self.readers -= 1
             if self.closed:
                 return None
             item = self.items.popleft()
@@ -130,10 +144,10 @@ class FileSource(VideoSource):
     ``realtime`` paces delivery at the file's frame rate, so a recording behaves like the camera
     it came from (``speed`` times faster: a camera of that many times its frame rate); ``loop``
     starts again at the first frame after the last. A file that is cut off (a recording
-    interrupted mid-write) ends cleanly at its last decodable frame. Decoding starts on the first
-    :meth:`read` and keeps at most ``prefetch`` frames decoded ahead of it; with ``realtime`` each
-    frame is decoded when it is due, as a camera's would be, so its decoding counts in capture →
-    publish and does not contend with the work on the frame before.
+    interrupted mid-write) ends cleanly at its last decodable frame. Each frame is decoded when
+    :meth:`read` asks for it, or with ``prefetch`` up to that many frames ahead of the reader;
+    with ``realtime`` each frame is decoded when it is due, as a camera's would be, so its
+    decoding counts in capture → publish and does not contend with the work on the frame before.
     """
 
     buffer_policy = BufferPolicy.WAIT
@@ -145,10 +159,12 @@ class FileSource(VideoSource):
         realtime: bool = False,
         speed: float = 1.0,
         loop: bool = False,
-        prefetch: int = PREFETCH,
+        prefetch: int = 0,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"speed must be above 0, not {speed}")
+        if prefetch < 0:
+            raise ValueError(f"prefetch cannot be negative, not {prefetch}")
         self._path = Path(path)
         if not self._path.exists():
             raise SourceError(f"{self._path}: no such file")
