@@ -166,7 +166,7 @@ class Recognizer:
     labels frame k with the detection of frame N·((k − 1) // N), the same on every run of a file;
     ``"freshest"`` with the newest detection finished, for live sources. Without it, detection
     runs inline on the frames it is due, as ``analyze`` and ``evaluate`` do. :meth:`close` stops
-    the thread. A caller that holds frames beyond the one in hand (a file's decoded frames) hands
+    the thread. A caller that holds frames beyond the one in hand (a file read ahead) hands
     the fixed schedule its detection frames up to :data:`FORESIGHT` frames early through
     :meth:`foresee`, so the frame after each has its boxes ready.
 
