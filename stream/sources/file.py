@@ -69,7 +69,7 @@ class _Buffer:
     frame is decoded only for a reader waiting for it."""
 
     def __init__(self, size: int) -> None:
-        self.size = max(0, size)
+        self.size = size
         self.items: deque[Frame | SourceError | None] = deque()
         self.cond = threading.Condition()
         self.closed = False
@@ -95,7 +95,8 @@ class _Buffer:
         """The next item, None once closed; :class:`TimeoutError` if none came in time."""
         with self.cond:
             self.readers += 1
-            self.cond.notify_all()
+            if not self.items:  # only a reader waiting on none makes room
+                self.cond.notify_all()
             try:
                 if not self.cond.wait_for(lambda: self.closed or self.items, timeout):
                     raise TimeoutError
